@@ -1,0 +1,71 @@
+package api
+
+import (
+	"fmt"
+	"sort"
+
+	"k8s.io/apimachinery/pkg/api/errors"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/metrics/pkg/apis/metrics"
+)
+
+// selector is a list request's label and field selectors. Field selectors
+// support metadata.name and metadata.namespace, as for the objects they mirror.
+type selector struct {
+	labels labels.Selector
+	fields fields.Selector
+}
+
+func listSelector(options *metainternalversion.ListOptions) (selector, error) {
+	s := selector{labels: labels.Everything(), fields: fields.Everything()}
+	if options == nil {
+		return s, nil
+	}
+	if options.LabelSelector != nil {
+		s.labels = options.LabelSelector
+	}
+	if options.FieldSelector != nil {
+		for _, req := range options.FieldSelector.Requirements() {
+			if req.Field != "metadata.name" && req.Field != "metadata.namespace" {
+				return s, errors.NewBadRequest(fmt.Sprintf("field label not supported: %s", req.Field))
+			}
+		}
+		s.fields = options.FieldSelector
+	}
+	return s, nil
+}
+
+func (s selector) matches(meta *metav1.ObjectMeta) bool {
+	if s.fields.Empty() {
+		return true
+	}
+	return s.fields.Matches(fields.Set{"metadata.name": meta.Name, "metadata.namespace": meta.Namespace})
+}
+
+// objectMetaFor copies what a metrics object shows of the object it measures.
+// Labels are shared, not copied: informer objects are read-only and the
+// response is encoded before the informer could replace them.
+func objectMetaFor(meta *metav1.ObjectMeta) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:              meta.Name,
+		Namespace:         meta.Namespace,
+		Labels:            meta.Labels,
+		CreationTimestamp: meta.CreationTimestamp,
+	}
+}
+
+func sortNodeMetrics(items []metrics.NodeMetrics) {
+	sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
+}
+
+func sortPodMetrics(items []metrics.PodMetrics) {
+	sort.Slice(items, func(i, j int) bool {
+		if items[i].Namespace != items[j].Namespace {
+			return items[i].Namespace < items[j].Namespace
+		}
+		return items[i].Name < items[j].Name
+	})
+}

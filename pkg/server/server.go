@@ -1,0 +1,152 @@
+// Package server glues the pipeline together: informers feed the scraper's
+// node loops, scrapes feed the store, the store backs the API; health checks
+// and self-metrics are installed on the generic API server.
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/healthz"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/component-base/metrics/legacyregistry"
+	"k8s.io/klog/v2"
+
+	"github.com/metrics-apiserver/metrics-apiserver/pkg/apiserver"
+	"github.com/metrics-apiserver/metrics-apiserver/pkg/kubelet"
+	"github.com/metrics-apiserver/metrics-apiserver/pkg/scraper"
+	"github.com/metrics-apiserver/metrics-apiserver/pkg/storage"
+)
+
+// Config is everything the server needs, built by the command's options.
+type Config struct {
+	// APIServer is the generic apiserver config (serving, authn/authz, audit).
+	APIServer *genericapiserver.Config
+	// Kube talks to kube-apiserver for the informers.
+	Kube kubernetes.Interface
+	// Kubelet scrapes kubelets.
+	Kubelet *kubelet.Client
+	// NodeSelector restricts the scraped and served nodes (label selector syntax).
+	NodeSelector string
+	Scraper      scraper.Options
+	Store        storage.Options
+}
+
+// Server is a ready-to-run metrics-apiserver.
+type Server struct {
+	api            *apiserver.MetricsAPIServer
+	nodes          cache.SharedIndexInformer
+	pods           cache.SharedIndexInformer
+	startInformers func(stop <-chan struct{})
+	store          *storage.Store
+	scraper        *scraper.Scraper
+	resolution     time.Duration
+	timeout        time.Duration
+}
+
+// New wires the pipeline and installs the API group and health checks.
+func New(c Config) (*Server, error) {
+	nodeFactory, podFactory := newInformers(c.Kube, c.NodeSelector)
+	nodes := nodeFactory.Core().V1().Nodes()
+	pods := podFactory.Core().V1().Pods()
+	store := storage.NewStore(c.Store)
+	scrp := scraper.New(c.Kubelet, store, c.Scraper)
+
+	apiConfig := apiserver.Config{
+		Generic: c.APIServer,
+		Extra:   apiserver.ExtraConfig{Metrics: store, Nodes: nodes.Lister(), Pods: pods.Lister()},
+	}
+	api, err := apiConfig.Complete().New()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		api:        api,
+		nodes:      nodes.Informer(),
+		pods:       pods.Informer(),
+		store:      store,
+		scraper:    scrp,
+		resolution: c.Scraper.Resolution,
+		timeout:    c.Scraper.Timeout,
+	}
+	s.startInformers = func(stop <-chan struct{}) {
+		nodeFactory.Start(stop)
+		podFactory.Start(stop)
+	}
+	if _, err := s.nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj interface{}) { scrp.AddOrUpdateNode(obj.(*corev1.Node)) },
+		UpdateFunc: func(_, obj interface{}) { scrp.AddOrUpdateNode(obj.(*corev1.Node)) },
+		DeleteFunc: func(obj interface{}) {
+			if node, ok := tombstoneObject(obj).(*corev1.Node); ok {
+				scrp.DeleteNode(node.Name)
+			}
+		},
+	}); err != nil {
+		return nil, err
+	}
+	if _, err := s.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		DeleteFunc: func(obj interface{}) {
+			if pod, ok := tombstoneObject(obj).(*corev1.Pod); ok && pod.Spec.NodeName != "" {
+				store.ForgetPod(pod.Spec.NodeName, pod.Namespace, pod.Name)
+			}
+		},
+	}); err != nil {
+		return nil, err
+	}
+	if err := scraper.RegisterMetrics(legacyregistry.Register); err != nil {
+		return nil, err
+	}
+	generic := api.GenericAPIServer
+	if err := generic.AddReadyzChecks(healthz.NamedCheck("metrics-data", s.checkData)); err != nil {
+		return nil, err
+	}
+	if err := generic.AddLivezChecks(0, healthz.NamedCheck("scrape-loops", s.checkProgress)); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Run starts the informers and scrape loops and serves until ctx is done.
+func (s *Server) Run(ctx context.Context) error {
+	s.startInformers(ctx.Done())
+	go s.scraper.Run(ctx)
+	klog.InfoS("Starting metrics-apiserver", "resolution", s.resolution)
+	return s.api.GenericAPIServer.PrepareRun().RunWithContext(ctx)
+}
+
+// checkData fails until the informers have synced and the store can serve at
+// least one node and one pod: "ready" means ready to answer kubectl top.
+func (s *Server) checkData(_ *http.Request) error {
+	if !s.nodes.HasSynced() || !s.pods.HasSynced() {
+		return fmt.Errorf("informers not synced")
+	}
+	if !s.store.Ready() {
+		return fmt.Errorf("no node and pod metrics scraped yet")
+	}
+	return nil
+}
+
+// checkProgress fails when scrape loops exist but none has finished a scrape
+// (successful or not) for two resolutions plus a timeout.
+func (s *Server) checkProgress(_ *http.Request) error {
+	if s.scraper.Nodes() == 0 {
+		return nil
+	}
+	limit := 2*s.resolution + s.timeout
+	if since := time.Since(s.scraper.LastProgress()); since > limit {
+		return fmt.Errorf("no scrape finished for %s (limit %s)", since.Round(time.Second), limit)
+	}
+	return nil
+}
+
+func tombstoneObject(obj interface{}) interface{} {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return t.Obj
+	}
+	return obj
+}
