@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
-	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 	utilcompatibility "k8s.io/apiserver/pkg/util/compatibility"
@@ -24,7 +23,6 @@ import (
 	_ "k8s.io/component-base/logs/json/register" // --logging-format=json
 
 	"github.com/metrics-apiserver/metrics-apiserver/pkg/apiserver"
-	generatedopenapi "github.com/metrics-apiserver/metrics-apiserver/pkg/apiserver/generated/openapi"
 	"github.com/metrics-apiserver/metrics-apiserver/pkg/scraper"
 	"github.com/metrics-apiserver/metrics-apiserver/pkg/server"
 	"github.com/metrics-apiserver/metrics-apiserver/pkg/storage"
@@ -197,12 +195,7 @@ func (o *Options) apiserverConfig() (*genericapiserver.Config, error) {
 	if err := o.Audit.ApplyTo(c); err != nil {
 		return nil, err
 	}
-	namer := openapinamer.NewDefinitionNamer(apiserver.Scheme)
-	v := strings.TrimPrefix(version.Get().GitVersion, "v")
-	c.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(generatedopenapi.GetOpenAPIDefinitions, namer)
-	c.OpenAPIConfig.Info.Title, c.OpenAPIConfig.Info.Version = "metrics-apiserver", v
-	c.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(generatedopenapi.GetOpenAPIDefinitions, namer)
-	c.OpenAPIV3Config.Info.Title, c.OpenAPIV3Config.Info.Version = "metrics-apiserver", v
+	apiserver.SetOpenAPI(c, strings.TrimPrefix(version.Get().GitVersion, "v"))
 	c.EffectiveVersion = utilcompatibility.DefaultBuildEffectiveVersion()
 	return c, nil
 }
