@@ -198,10 +198,10 @@ func (l *nodeLoop) run(ctx context.Context) {
 	defer close(l.done)
 	s := l.scraper
 	offset := phaseOffset(l.name, s.opts.Resolution)
+	// A new node is scraped at once, then on its own slot of the grid: its
+	// first CPU rate is served within one resolution of its registration.
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	// A new node's first scrape comes at its next slot: within one resolution.
-	timer.Reset(nextTick(s.opts.Now(), s.opts.Resolution, offset).Sub(s.opts.Now()))
 	for {
 		select {
 		case <-ctx.Done():
