@@ -50,8 +50,9 @@ func (r *NodeMetricsREST) NewList() runtime.Object { return &metrics.NodeMetrics
 // NamespaceScoped implements rest.Scoper.
 func (r *NodeMetricsREST) NamespaceScoped() bool { return false }
 
-// GetSingularName implements rest.SingularNameProvider.
-func (r *NodeMetricsREST) GetSingularName() string { return "node" }
+// GetSingularName implements rest.SingularNameProvider. The plural, "nodes",
+// is taken by the core API; the singular is what `kubectl get nodemetrics` resolves.
+func (r *NodeMetricsREST) GetSingularName() string { return "nodemetrics" }
 
 // Get implements rest.Getter.
 func (r *NodeMetricsREST) Get(ctx context.Context, name string, _ *metav1.GetOptions) (runtime.Object, error) {

@@ -50,8 +50,9 @@ func (r *PodMetricsREST) NewList() runtime.Object { return &metrics.PodMetricsLi
 // NamespaceScoped implements rest.Scoper.
 func (r *PodMetricsREST) NamespaceScoped() bool { return true }
 
-// GetSingularName implements rest.SingularNameProvider.
-func (r *PodMetricsREST) GetSingularName() string { return "pod" }
+// GetSingularName implements rest.SingularNameProvider. The plural, "pods",
+// is taken by the core API; the singular is what `kubectl get podmetrics` resolves.
+func (r *PodMetricsREST) GetSingularName() string { return "podmetrics" }
 
 // Get implements rest.Getter.
 func (r *PodMetricsREST) Get(ctx context.Context, name string, _ *metav1.GetOptions) (runtime.Object, error) {
