@@ -89,6 +89,7 @@ func (o *options) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.AcceptBearerTokens, "accept-bearer-tokens", c.AcceptBearerTokens, "also accept any non-empty bearer token (turns authentication on)")
 	fs.BoolVar(&c.DisableGzip, "disable-gzip", c.DisableGzip, "never gzip responses")
 	fs.StringVar(&c.ReadyFile, "ready-file", c.ReadyFile, "write this file (JSON: nodes, addresses, CA) once every node is registered and serving; removed on exit")
+	fs.StringVar(&c.SchedulerName, "scheduler-name", c.SchedulerName, "bind pending pods of this spec.schedulerName; \"none\" binds nothing (pods must name their node)")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "pod workers, and how many nodes are registered at once")
 	fs.StringVar(&c.KubeletVersion, "kubelet-version", c.KubeletVersion, "status.nodeInfo.kubeletVersion of the nodes")
 	fs.StringVar(&c.RealNodeName, "real-node-name", c.RealNodeName, "add a node with this name serving this machine's real usage (cgroups, read with cAdvisor)")

@@ -72,6 +72,11 @@ type Config struct {
 	// ReadyFile is written once every node is registered and serving, and
 	// removed when Run returns (--ready-file).
 	ReadyFile string
+	// SchedulerName selects the pending pods this simulator binds: those whose
+	// spec.schedulerName is this name (an empty schedulerName counts as
+	// default-scheduler). "none" binds nothing, for a simulator that runs only
+	// pods placed on its nodes explicitly.
+	SchedulerName string
 	// Workers is the number of pod workers and the node registration
 	// parallelism (--workers).
 	Workers int
@@ -140,6 +145,9 @@ func (c *Config) complete() {
 	}
 	if c.NodeOverhead == (Usage{}) {
 		c.NodeOverhead = DefaultNodeOverhead
+	}
+	if c.SchedulerName == "" {
+		c.SchedulerName = "default-scheduler"
 	}
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers

@@ -282,7 +282,11 @@ func (s *Sim) maybeBind(ctx context.Context, pod *v1.Pod) error {
 	if pod.DeletionTimestamp != nil || (pod.Status.Phase != "" && pod.Status.Phase != v1.PodPending) {
 		return nil
 	}
-	if pod.Spec.SchedulerName != "" && pod.Spec.SchedulerName != v1.DefaultSchedulerName {
+	scheduler := pod.Spec.SchedulerName
+	if scheduler == "" {
+		scheduler = v1.DefaultSchedulerName
+	}
+	if scheduler != s.cfg.SchedulerName {
 		return nil
 	}
 	key := pod.Namespace + "/" + pod.Name
