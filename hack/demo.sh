@@ -30,7 +30,7 @@ source "$RUN_DIR/local.env"
 # shellcheck source=hack/lib/stack.sh
 source "$REPO/hack/lib/stack.sh"
 
-stack_start_sim demo-node 2 127.0.10.1 --real-node-name demo-real --real-node-address 127.0.10.100
+stack_start_sim demo-node 2 127.0.10.1 --real-node-name demo-real
 cluster_kubectl apply -f "$REPO/hack/local/demo-workloads.yaml" >/dev/null
 stack_start_metrics_apiserver
 

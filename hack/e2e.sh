@@ -23,7 +23,7 @@ cleanup() {
   if ((rc != 0)) && [[ -d $RUN_DIR/logs ]]; then
     for f in "$RUN_DIR"/logs/*.log; do
       echo "----- last lines of $f" >&2
-      tail -n 25 "$f" >&2
+      tail -n 15 "$f" >&2
     done
   fi
   exit "$rc"

@@ -46,6 +46,8 @@ stack_start_sim() {
 
 stack_start_metrics_apiserver() {
   local kc=$METRICS_KUBECONFIG
+  # its RBAC first: it reads the request-header CA and lists nodes at start
+  cluster_kubectl apply -f "$REPO_ROOT/hack/local/metrics-apiserver-rbac.yaml" >/dev/null
   proc_start metrics-apiserver "$LOG_DIR/metrics-apiserver.log" "$BIN_DIR/metrics-apiserver" \
     --kubeconfig "$kc" --authentication-kubeconfig "$kc" --authorization-kubeconfig "$kc" \
     --bind-address 127.0.0.1 --secure-port "$METRICS_PORT" \
@@ -53,7 +55,7 @@ stack_start_metrics_apiserver() {
     --tls-private-key-file "$PKI_DIR/metrics-apiserver-serving.key" \
     --kubelet-certificate-authority "$SIM_DIR/ca.crt" \
     --kubelet-use-node-status-port \
-    --metric-resolution "$METRIC_RESOLUTION" "$@"
+    --metric-resolution "$METRIC_RESOLUTION" --kubelet-request-timeout "${KUBELET_REQUEST_TIMEOUT:-3s}" "$@"
   # "ready" means informers synced and data for a node and a pod scraped
   proc_wait metrics-apiserver "metrics-apiserver /readyz" 120 \
     curl -skf "https://127.0.0.1:$METRICS_PORT/readyz"

@@ -30,6 +30,7 @@ func startSim(t *testing.T, prefix string, nodes int, addressBase string, extra 
 		"--cert-dir", filepath.Join(env.simDir, "pki"), "--ca-out", filepath.Join(t.TempDir(), "ca.crt"),
 		"--client-ca", filepath.Join(env.pkiDir, "ca.crt"),
 		"--ready-file", ready,
+		"--scheduler-name", "none", // only the pods a test places on these nodes
 	}, extra...)
 	cmd := exec.Command(filepath.Join(env.binDir, "kubelet-sim"), args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
