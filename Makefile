@@ -18,11 +18,15 @@ build: ## Build metrics-apiserver and kubelet-sim into _output/bin.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(OUT)/ ./cmd/metrics-apiserver ./cmd/kubelet-sim
 
 .PHONY: test
-test: test-unit test-e2e ## Unit tests, then end-to-end tests against a real control plane.
+test: test-unit test-deploy test-e2e ## Unit tests, chart/manifest tests, then end-to-end tests against a real control plane.
 
 .PHONY: test-unit
 test-unit: ## Unit tests (race detector on), under two minutes.
 	$(GO) test -race -count=1 $(UNIT_PKGS)
+
+.PHONY: test-deploy
+test-deploy: ## Render the Helm chart and manifests with Helm's Go packages and decode every object strictly.
+	cd test/deploy && $(GO) test -count=1 ./...
 
 .PHONY: test-e2e
 test-e2e: build ## End-to-end tests: etcd + kube-apiserver + kube-controller-manager + kubelet-sim + metrics-apiserver + kubectl.
@@ -40,13 +44,21 @@ fuzz: ## Fuzz the kubelet decoder (FUZZTIME, default 5m).
 verify: ## gofmt, go vet, and generated files up to date.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	cd test/deploy && $(GO) vet ./...
 	hack/verify-openapi.sh
 	hack/verify-flags.sh
+	hack/verify-manifests.sh
 
 .PHONY: update
-update: ## Regenerate generated files (OpenAPI, docs/command-line-flags.txt).
+update: ## Regenerate generated files (OpenAPI, golden --help, rendered manifests).
 	hack/update-openapi.sh
 	hack/update-flags.sh
+	hack/update-manifests.sh
+
+IMAGE ?= ghcr.io/metrics-apiserver/metrics-apiserver:$(VERSION)
+.PHONY: image
+image: ## Build the container image (needs a Docker engine with buildx; none runs in CI here).
+	docker buildx build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg BUILD_DATE=$(BUILD_DATE) -t $(IMAGE) .
 
 .PHONY: demo
 demo: build ## Local cluster + kubelet-sim + metrics-apiserver registered; prints kubectl top.

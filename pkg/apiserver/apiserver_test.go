@@ -172,4 +172,3 @@ func mustJSON(t *testing.T, body []byte, into interface{}) {
 		t.Fatalf("%v: %s", err, body)
 	}
 }
-

@@ -60,4 +60,3 @@ func observeScrape(reason string, elapsed time.Duration, info kubelet.ScrapeInfo
 	scrapeBytes.Add(float64(info.Bytes))
 	rejectedSamples.Add(float64(info.Rejected))
 }
-
