@@ -5,6 +5,7 @@
 # against them with the real kubectl, and tears everything down on exit.
 #
 # Environment: E2E_RUN (go test -run filter), E2E_KEEP=1 (leave the cluster up),
+# E2E_NET (first two octets of the simulated kubelets' addresses, 127.0),
 # E2E_TIMEOUT (go test -timeout, 30m), plus hack/local-up.sh's variables.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,6 +13,9 @@ export RUN_DIR=${RUN_DIR:-$REPO/_output/e2e}
 export APISERVER_PORT=${APISERVER_PORT:-18443} ETCD_PORT=${ETCD_PORT:-14379} ETCD_PEER_PORT=${ETCD_PEER_PORT:-14380}
 export KCM_PORT=${KCM_PORT:-22257} METRICS_PORT=${METRICS_PORT:-18444}
 export METRIC_RESOLUTION=${METRIC_RESOLUTION:-5s}
+# simulated kubelets listen on $E2E_NET.X.Y:10250; another run beside this one
+# needs its own E2E_NET (e.g. 127.1) as well as its own ports and RUN_DIR
+export E2E_NET=${E2E_NET:-127.0}
 
 cleanup() {
   local rc=$?
@@ -38,7 +42,7 @@ source "$RUN_DIR/local.env"
 # shellcheck source=hack/lib/stack.sh
 source "$REPO/hack/lib/stack.sh"
 
-stack_start_sim e2e-node 3 127.0.20.1
+stack_start_sim e2e-node 3 "$E2E_NET.20.1"
 # readiness needs one pod with data: a baseline pod on the first node
 cluster_kubectl apply -f "$REPO/test/e2e/testdata/baseline.yaml" >/dev/null
 stack_start_metrics_apiserver

@@ -38,6 +38,8 @@ var env struct {
 	binDir     string
 	pkiDir     string
 	logDir     string
+	// net is the first two octets of simulated kubelet addresses (E2E_NET)
+	net string
 	resolution time.Duration
 	kube       kubernetes.Interface
 	restConfig *rest.Config
@@ -53,6 +55,9 @@ func TestMain(m *testing.M) {
 	}
 	env.simDir, env.binDir = os.Getenv("E2E_SIM_DIR"), os.Getenv("E2E_BIN_DIR")
 	env.pkiDir, env.logDir = os.Getenv("E2E_PKI_DIR"), os.Getenv("E2E_LOG_DIR")
+	if env.net = os.Getenv("E2E_NET"); env.net == "" {
+		env.net = "127.0"
+	}
 	var err error
 	if env.resolution, err = time.ParseDuration(os.Getenv("E2E_RESOLUTION")); err != nil {
 		fmt.Fprintln(os.Stderr, "E2E_RESOLUTION:", err)

@@ -61,7 +61,7 @@ func startSim(t *testing.T, prefix string, nodes int, addressBase string, extra 
 func TestNewNodeAppearsAndIsMetered(t *testing.T) {
 	ns := newNamespace(t, "e2e-solo")
 	registered := time.Now()
-	startSim(t, "e2e-solo", 1, "127.0.30.1")
+	startSim(t, "e2e-solo", 1, env.net+".30.1")
 	p := simPod(ns, "solo", nil, map[string]string{annCPU: "300m", annMemory: "100Mi"}, "app")
 	p.Spec.NodeName = "e2e-solo-0"
 	createPod(t, p)
@@ -100,7 +100,7 @@ func TestNewNodeAppearsAndIsMetered(t *testing.T) {
 // TestDeletedNodeDisappears deletes a node object: its metrics must go
 // within two resolutions (the informer stops the node's scrape loop).
 func TestDeletedNodeDisappears(t *testing.T) {
-	startSim(t, "e2e-gone", 1, "127.0.31.1", "--delete-nodes-on-exit=false")
+	startSim(t, "e2e-gone", 1, env.net+".31.1", "--delete-nodes-on-exit=false")
 	eventually(t, 2*env.resolution, "node e2e-gone-0 metered", func() error {
 		_, err := env.metricsJSON.MetricsV1beta1().NodeMetricses().Get(context.Background(), "e2e-gone-0", metav1.GetOptions{})
 		return err
