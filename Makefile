@@ -34,7 +34,11 @@ test-e2e: build ## End-to-end tests: etcd + kube-apiserver + kube-controller-man
 
 .PHONY: bench
 bench: ## Decoder, store and API benchmarks (compare runs with benchstat).
-	$(GO) test -run '^$$' -bench . -benchmem -count=$${COUNT:-1} ./pkg/kubelet ./pkg/storage ./pkg/api
+	$(GO) test -run '^$$' -bench . -benchmem -count=$${COUNT:-1} ./pkg/kubelet ./pkg/storage ./pkg/api ./pkg/apiserver
+
+.PHONY: bench-scale
+bench-scale: build ## Scale benchmark: NODES (1000) x PODS_PER_NODE (30) simulated; COMPARE=1 runs metrics-server v0.9.0 beside it. Writes docs/benchmarks/.
+	NODES=$${NODES:-1000} PODS_PER_NODE=$${PODS_PER_NODE:-30} COMPARE=$${COMPARE:-0} BIN_DIR=$${BIN_DIR:-$(CURDIR)/$(OUT)} hack/bench-scale.sh
 
 .PHONY: fuzz
 fuzz: ## Fuzz the kubelet decoder (FUZZTIME, default 5m).
