@@ -1,0 +1,68 @@
+package options
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		modify  func(o *Options)
+		wantErr string // substring; empty means valid
+	}{
+		{"defaults", func(*Options) {}, ""},
+		{"resolution too small", func(o *Options) { o.MetricResolution = 500 * time.Millisecond }, "--metric-resolution"},
+		{"timeout above resolution", func(o *Options) { o.MetricResolution = 5 * time.Second }, "--kubelet-request-timeout"},
+		{"ring too small", func(o *Options) { o.StorePoints = 1 }, "--store-points"},
+		{"no concurrency", func(o *Options) { o.ScrapeConcurrency = 0 }, "--scrape-concurrency"},
+		{"negative staleness", func(o *Options) { o.MetricMaxStaleness = -time.Second }, "--metric-max-staleness"},
+		{"bad address type", func(o *Options) { o.Kubelet.PreferredAddressTypes = []string{"InternalIP", "Bogus"} }, "Bogus"},
+		{"cert without key", func(o *Options) { o.Kubelet.ClientCertFile = "c.pem" }, "--kubelet-client-key"},
+		{"insecure and CA", func(o *Options) { o.Kubelet.InsecureTLS, o.Kubelet.CAFile = true, "ca.pem" }, "mutually exclusive"},
+		{"bad port", func(o *Options) { o.Kubelet.Port = 70000 }, "--kubelet-port"},
+		{"bad node selector", func(o *Options) { o.Kubelet.NodeSelector = "a in (" }, "--node-selector"},
+		{"body cap", func(o *Options) { o.Kubelet.MaxBodyBytes = 0 }, "--kubelet-max-response-bytes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := NewOptions()
+			tc.modify(o)
+			errs := o.Validate()
+			var msgs []string
+			for _, err := range errs {
+				msgs = append(msgs, err.Error())
+			}
+			joined := strings.Join(msgs, "; ")
+			switch {
+			case tc.wantErr == "" && len(errs) > 0:
+				t.Errorf("unexpected errors: %s", joined)
+			case tc.wantErr != "" && !strings.Contains(joined, tc.wantErr):
+				t.Errorf("errors %q do not mention %q", joined, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestFlagNamesFollowMetricsServer(t *testing.T) {
+	// A user switching from metrics-server v0.9 keeps these flags as they are.
+	fs := NewOptions().Flags()
+	for _, name := range []string{
+		"metric-resolution", "kubeconfig", "kubelet-port", "kubelet-use-node-status-port",
+		"kubelet-preferred-address-types", "kubelet-certificate-authority", "kubelet-client-certificate",
+		"kubelet-client-key", "kubelet-insecure-tls", "kubelet-request-timeout", "node-selector",
+		"secure-port", "cert-dir", "tls-cert-file", "tls-private-key-file", "requestheader-client-ca-file",
+		"authentication-kubeconfig", "authorization-kubeconfig", "audit-policy-file", "logging-format", "version",
+	} {
+		found := false
+		for _, set := range fs.FlagSets {
+			if set.Lookup(name) != nil {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("flag --%s missing", name)
+		}
+	}
+}
