@@ -39,7 +39,7 @@ var env struct {
 	pkiDir     string
 	logDir     string
 	// net is the first two octets of simulated kubelet addresses (E2E_NET)
-	net string
+	net        string
 	resolution time.Duration
 	kube       kubernetes.Interface
 	restConfig *rest.Config
