@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
 
@@ -41,6 +42,9 @@ type Options struct {
 	MaxConcurrent int
 	// Now is the clock, for tests.
 	Now func() time.Time
+	// TracerProvider, when set, traces every node scrape (see tracing.go);
+	// nil adds nothing to a scrape.
+	TracerProvider trace.TracerProvider
 }
 
 // Scraper owns the per-node loops.
@@ -56,6 +60,11 @@ type Scraper struct {
 
 	// lastProgress is when any scrape last finished (Unix nanoseconds), for liveness.
 	lastProgress atomic.Int64
+	// newestSample is the newest sample time any successful scrape delivered
+	// (Unix nanoseconds), for the data age metric.
+	newestSample atomic.Int64
+	// tracer is nil when tracing is off.
+	tracer trace.Tracer
 }
 
 // New returns a Scraper; call Run to start it and AddOrUpdateNode/DeleteNode
@@ -78,6 +87,9 @@ func New(client Client, sink Sink, opts Options) *Scraper {
 		loops:  map[string]*nodeLoop{},
 	}
 	s.lastProgress.Store(opts.Now().UnixNano())
+	if opts.TracerProvider != nil {
+		s.tracer = opts.TracerProvider.Tracer(TracerName)
+	}
 	return s
 }
 
@@ -225,35 +237,46 @@ func (l *nodeLoop) scrapeOnce(ctx context.Context) {
 	node := l.node.Load()
 	start := s.opts.Now()
 	sctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	sctx, span := s.startScrapeSpan(sctx)
 	info, err := s.client.Scrape(sctx, node, l.decoder, &l.batch)
 	cancel()
 	elapsed := s.opts.Now().Sub(start)
 	s.lastProgress.Store(s.opts.Now().UnixNano())
-	if ctx.Err() != nil {
-		return // stopping: the outcome says nothing about the node
-	}
 	reason := ""
 	if err != nil {
 		reason = kubelet.Reason(err)
 	}
+	endScrapeSpan(span, node, info, reason, err)
+	if ctx.Err() != nil {
+		return // stopping: the outcome says nothing about the node
+	}
 	observeScrape(reason, elapsed, info)
 	l.logTransition(node, reason, err, info)
 	if err == nil {
+		s.noteNewestSample(&l.batch)
 		s.sink.StoreNode(&l.batch)
 	}
 }
 
 func (l *nodeLoop) logTransition(node *corev1.Node, reason string, err error, info kubelet.ScrapeInfo) {
-	switch {
-	case err != nil && (!l.failing || reason != l.lastReason):
-		klog.ErrorS(err, "Scraping node failed", "node", klog.KObj(node), "address", info.Address, "reason", reason)
-	case err == nil && l.failing:
-		klog.InfoS("Scraping node recovered", "node", klog.KObj(node), "address", info.Address, "previousReason", l.lastReason)
-	case err == nil && info.Rejected > 0 && l.lastReason != "rejected_samples":
-		klog.InfoS("Node served unusable samples", "node", klog.KObj(node), "rejected", info.Rejected)
-		l.lastReason = "rejected_samples"
+	// The node's state is the failure reason, "rejected_samples" for a scrape
+	// that succeeded with unusable samples, or "" when all is well; only a
+	// change of state is logged.
+	state := reason
+	if err == nil && info.Rejected > 0 {
+		state = "rejected_samples"
+	}
+	if state == l.lastReason {
 		return
 	}
+	switch {
+	case err != nil:
+		klog.ErrorS(err, "Scraping node failed", "node", klog.KObj(node), "address", info.Address, "reason", reason)
+	case state != "":
+		klog.InfoS("Node served unusable samples", "node", klog.KObj(node), "rejected", info.Rejected)
+	default:
+		klog.InfoS("Scraping node recovered", "node", klog.KObj(node), "address", info.Address, "previousState", l.lastReason)
+	}
 	l.failing = err != nil
-	l.lastReason = reason
+	l.lastReason = state
 }

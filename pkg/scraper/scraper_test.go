@@ -169,18 +169,24 @@ func TestLogTransitionState(t *testing.T) {
 	steps := []struct {
 		err         error
 		reason      string
+		rejected    int
 		wantFailing bool
+		wantState   string
 	}{
-		{nil, "", false},
-		{errors.New("x"), "timeout", true},
-		{errors.New("x"), "timeout", true},
-		{errors.New("x"), "http_status", true},
-		{nil, "", false},
+		{nil, "", 0, false, ""},
+		{errors.New("x"), "timeout", 0, true, "timeout"},
+		{errors.New("x"), "timeout", 0, true, "timeout"},
+		{errors.New("x"), "http_status", 0, true, "http_status"},
+		{nil, "", 0, false, ""},
+		{nil, "", 3, false, "rejected_samples"},
+		{nil, "", 3, false, "rejected_samples"}, // stays: no second log line
+		{nil, "", 3, false, "rejected_samples"},
+		{nil, "", 0, false, ""},
 	}
 	for i, s := range steps {
-		l.logTransition(n, s.reason, s.err, kubelet.ScrapeInfo{})
-		if l.failing != s.wantFailing || l.lastReason != s.reason {
-			t.Errorf("step %d: failing=%v reason=%q", i, l.failing, l.lastReason)
+		l.logTransition(n, s.reason, s.err, kubelet.ScrapeInfo{Rejected: s.rejected})
+		if l.failing != s.wantFailing || l.lastReason != s.wantState {
+			t.Errorf("step %d: failing=%v state=%q, want %v %q", i, l.failing, l.lastReason, s.wantFailing, s.wantState)
 		}
 	}
 }
