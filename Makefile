@@ -7,7 +7,7 @@ BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 PKG := github.com/metrics-apiserver/metrics-apiserver
 LDFLAGS := -s -w -X $(PKG)/pkg/version.gitVersion=$(VERSION) -X $(PKG)/pkg/version.gitCommit=$(COMMIT) -X $(PKG)/pkg/version.buildDate=$(BUILD_DATE)
 OUT := _output/bin
-UNIT_PKGS := ./pkg/... ./cmd/... ./test/kubeletsim/...
+UNIT_PKGS := ./pkg/... ./cmd/... ./test/kubeletsim/... ./test/otlpreceiver/...
 
 .PHONY: help
 help: ## Show this help.
@@ -44,6 +44,15 @@ bench-scale: build ## Scale benchmark: NODES (1000) x PODS_PER_NODE (30) simulat
 fuzz: ## Fuzz the kubelet decoder (FUZZTIME, default 5m).
 	$(GO) test ./pkg/kubelet -run '^$$' -fuzz FuzzDecode -fuzztime $${FUZZTIME:-5m}
 
+.PHONY: vulncheck
+vulncheck: ## govulncheck (go tool) on both modules; VULNDB=file:///dir for an offline copy of the database.
+	$(GO) tool govulncheck $${VULNDB:+-db $$VULNDB} ./...
+	$(GO) tool govulncheck $${VULNDB:+-db $$VULNDB} -C test/deploy ./...
+
+.PHONY: reliability
+reliability: build ## Run the fault and security e2e tests and regenerate docs/reliability.md from them.
+	hack/update-reliability.sh
+
 .PHONY: verify
 verify: ## gofmt, go vet, and generated files up to date.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
@@ -52,6 +61,7 @@ verify: ## gofmt, go vet, and generated files up to date.
 	hack/verify-openapi.sh
 	hack/verify-flags.sh
 	hack/verify-manifests.sh
+	$(MAKE) build && hack/verify-server-deps.sh
 
 .PHONY: update
 update: ## Regenerate generated files (OpenAPI, golden --help, rendered manifests).

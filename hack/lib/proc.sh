@@ -26,6 +26,9 @@
 #   proc_stop NAME [GRACE]                TERM the group, wait GRACE s (10),
 #                                         then KILL; removes the pid file
 #   proc_stop_all [GRACE]                 proc_stop every NAME, newest first
+#   proc_restart NAME [GRACE] [DOWNTIME]  stop NAME and, DOWNTIME s (0) later,
+#                                         start it again with the very same
+#                                         command line and log file
 #   proc_names                            list registered NAMEs, newest first
 
 [[ -n "${_HACK_LIB_PROC_SOURCED:-}" ]] && return 0
@@ -204,4 +207,18 @@ proc_stop_all() {
   for name in "${names[@]}"; do
     proc_stop "$name" "$grace"
   done
+}
+
+# proc_restart reads NAME's command line from /proc, so whatever flags the
+# process was started with (extra args, test settings) survive the restart.
+proc_restart() {
+  local name=$1 grace=${2:-10} downtime=${3:-0} pid log
+  pid=$(proc_pid "$name") || die "proc_restart: $name is not running"
+  log=$(_proc_log "$name") || die "proc_restart: no log file recorded for $name"
+  local -a argv
+  mapfile -d '' -t argv <"/proc/$pid/cmdline"
+  ((${#argv[@]} > 0)) || die "proc_restart: cannot read the command line of $name (pid $pid)"
+  proc_stop "$name" "$grace"
+  sleep "$downtime"
+  proc_start "$name" "$log" "${argv[@]}"
 }

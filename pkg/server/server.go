@@ -55,7 +55,10 @@ func New(c Config) (*Server, error) {
 	nodes := nodeFactory.Core().V1().Nodes()
 	pods := podFactory.Core().V1().Pods()
 	store := storage.NewStore(c.Store)
-	scrp := scraper.New(c.Kubelet, store, c.Scraper)
+	// the guard names each node for its kubelet's TLS, fails scrapes from a
+	// kubelet whose clock is off, and counts failing nodes by reason
+	guard := kubelet.NewGuard(c.Kubelet)
+	scrp := scraper.New(guard, store, c.Scraper)
 
 	apiConfig := apiserver.Config{
 		Generic: c.APIServer,
@@ -84,6 +87,7 @@ func New(c Config) (*Server, error) {
 		DeleteFunc: func(obj interface{}) {
 			if node, ok := tombstoneObject(obj).(*corev1.Node); ok {
 				scrp.DeleteNode(node.Name)
+				guard.Forget(node.Name)
 			}
 		},
 	}); err != nil {
@@ -98,7 +102,7 @@ func New(c Config) (*Server, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := scraper.RegisterMetrics(legacyregistry.Register); err != nil {
+	if err := registerMetrics(legacyregistry.Register, legacyregistry.CustomRegister, store, scrp); err != nil {
 		return nil, err
 	}
 	generic := api.GenericAPIServer
@@ -114,6 +118,7 @@ func New(c Config) (*Server, error) {
 // Run starts the informers and scrape loops and serves until ctx is done.
 func (s *Server) Run(ctx context.Context) error {
 	s.startInformers(ctx.Done())
+	go releaseAfterSync(ctx, s.nodes.HasSynced, s.pods.HasSynced)
 	go s.scraper.Run(ctx)
 	klog.InfoS("Starting metrics-apiserver", "resolution", s.resolution)
 	return s.api.GenericAPIServer.PrepareRun().RunWithContext(ctx)

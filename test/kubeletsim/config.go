@@ -69,6 +69,13 @@ type Config struct {
 	// DisableGzip serves uncompressed even to clients that accept gzip
 	// (--disable-gzip).
 	DisableGzip bool
+	// LogTraceparent logs the W3C traceparent header of every metrics
+	// request that carries one, with the node's name, so a test can follow
+	// a scrape's trace into the kubelet (--log-traceparent).
+	LogTraceparent bool
+	// FaultFile, when set, gives nodes faults: `NODE FAULT` per line, see
+	// FaultNames; followed while the simulator runs (--fault-file).
+	FaultFile string
 	// ReadyFile is written once every node is registered and serving, and
 	// removed when Run returns (--ready-file).
 	ReadyFile string

@@ -67,6 +67,21 @@
 // client authentication, pass --client-ca the CA that signed the client
 // certificate metrics-apiserver presents.
 //
+// # Faults
+//
+// With a fault file (--fault-file), each line `NODE FAULT` makes one node
+// misbehave, and the file is followed while the simulator runs (a node whose
+// line goes away behaves again; its connections are dropped on every change).
+// FaultNames lists the faults: hanging before the headers or in the body, a
+// dripping body, refused connections, HTTP 500/401/403/404/406 (401 reflects
+// the request's Authorization header in its body), malformed text, a
+// duplicate series, NaN/+Inf/negative values, timestamps a year ahead or
+// behind, truncated gzip, a 100 MB body and a gzip bomb, TLS certificates
+// from an unknown CA, expired, for another name, for the node's name only,
+// or from a second CA whose certificate is written to
+// <cert-dir>/second-ca/ca.crt; and two events, a counter reset and a
+// reboot, which cannot be undone (a later `reboot=2` reboots again).
+//
 // # Not simulated
 //
 // Node Leases (the Ready heartbeat alone keeps a node lifecycle controller
@@ -98,6 +113,7 @@
 //	--client-ca PATH                require client certificates signed by this CA
 //	--accept-bearer-tokens          also accept any non-empty bearer token (turns auth on)
 //	--disable-gzip                  never compress responses
+//	--fault-file PATH               faults per node, followed while running (see Faults)
 //	--ready-file PATH               written (JSON: nodes, addresses, CA) once ready, removed on exit
 //	--workers N                     pod workers and registration parallelism (default 4)
 //	--kubelet-version V             status.nodeInfo.kubeletVersion (default v1.36.3)

@@ -124,6 +124,10 @@ func (s *Sim) nodeStatus(n *simNode, now time.Time) v1.NodeStatus {
 func (s *Sim) registerNode(ctx context.Context, n *simNode) error {
 	nodes := s.client.CoreV1().Nodes()
 	want := s.nodeObject(n)
+	// As a kubelet does, register with the status filled in (the apiserver
+	// keeps a Node's status on create): a node is never seen without its
+	// addresses.
+	want.Status = s.nodeStatus(n, s.cfg.Clock.Now())
 	created, err := nodes.Create(ctx, want, metav1.CreateOptions{})
 	switch {
 	case err == nil:

@@ -49,6 +49,8 @@ type server struct {
 	authRequired bool
 	acceptBearer bool
 	gzip         bool
+	traceparent  bool
+	faults       *faultSet // nil without a fault file (faults.go)
 	srv          *http.Server
 	listeners    []net.Listener
 	port         int
@@ -64,6 +66,7 @@ func newServer(cfg *Config, nodes []*servedNode) (*server, error) {
 		acceptBearer: cfg.AcceptBearerTokens,
 		authRequired: cfg.ClientCAFile != "" || cfg.AcceptBearerTokens,
 		gzip:         !cfg.DisableGzip,
+		traceparent:  cfg.LogTraceparent,
 	}
 	for _, n := range nodes {
 		s.byIP[n.ip] = n
@@ -93,6 +96,9 @@ func newServer(cfg *Config, nodes []*servedNode) (*server, error) {
 		IdleTimeout:       90 * time.Second,
 		// TLS handshake failures and the like, at -v=2.
 		ErrorLog: log.New(serverErrorLog{}, "", 0),
+	}
+	if cfg.FaultFile != "" {
+		s.faults = newFaultSet(s, cfg.FaultFile, cfg.CertDir)
 	}
 	return s, nil
 }
@@ -128,9 +134,12 @@ func (s *server) closeListeners() {
 
 // serve serves on every listener until shutdown.
 func (s *server) serve() {
+	if s.faults != nil {
+		s.faults.start()
+	}
 	for _, l := range s.listeners {
 		go func(l net.Listener) {
-			if err := s.srv.ServeTLS(l, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := s.srv.ServeTLS(l, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 				klog.ErrorS(err, "Serving stopped", "address", l.Addr().String())
 			}
 		}(l)
@@ -138,6 +147,9 @@ func (s *server) serve() {
 }
 
 func (s *server) shutdown(ctx context.Context) error {
+	if s.faults != nil {
+		s.faults.shutdown() // releases hanging responses
+	}
 	return s.srv.Shutdown(ctx)
 }
 
@@ -155,6 +167,9 @@ func (s *server) nodeFor(local net.Addr) *servedNode {
 
 func (s *server) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if n := s.nodeFor(hello.Conn.LocalAddr()); n != nil {
+		if c := s.faults.certificate(n); c != nil {
+			return c, nil
+		}
 		return n.cert, nil
 	}
 	return nil, fmt.Errorf("no node serves %s", hello.Conn.LocalAddr())
@@ -206,6 +221,14 @@ func (s *server) serveMetrics(w http.ResponseWriter, r *http.Request, n *servedN
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if s.traceparent {
+		if tp := r.Header.Get("traceparent"); tp != "" {
+			klog.InfoS("Metrics request with traceparent", "node", klog.KRef("", n.name), "path", r.URL.Path, "traceparent", tp)
+		}
+	}
+	if s.faults != nil && s.faults.serve(w, r, n) {
 		return
 	}
 	bp, _ := s.bufs.Get().(*[]byte)

@@ -137,6 +137,9 @@ func New(cfg Config, client kubernetes.Interface) (*Sim, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.srv.faults != nil {
+		s.srv.faults.ca = ca // signs the certificates of TLS faults
+	}
 	return s, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"go.opentelemetry.io/otel/trace"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 
@@ -20,6 +21,7 @@ type KubeletOptions struct {
 	ClientCertFile        string
 	ClientKeyFile         string
 	InsecureTLS           bool
+	TLSVerifyNodeName     bool
 	RequestTimeout        time.Duration
 	MaxBodyBytes          int64
 	NodeSelector          string
@@ -49,6 +51,9 @@ func (o *KubeletOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ClientKeyFile, "kubelet-client-key", o.ClientKeyFile, "Key of --kubelet-client-certificate.")
 	fs.BoolVar(&o.InsecureTLS, "kubelet-insecure-tls", o.InsecureTLS,
 		"Do not verify kubelets' serving certificates. For test clusters only.")
+	fs.BoolVar(&o.TLSVerifyNodeName, "kubelet-tls-verify-node-name", o.TLSVerifyNodeName,
+		"Verify kubelets' serving certificates against the Node's name (a DNS name in the certificate) instead of the address dialed; "+
+			"the address is still what is dialed. For kubelet certificates without IP SANs, instead of --kubelet-insecure-tls.")
 	fs.DurationVar(&o.RequestTimeout, "kubelet-request-timeout", o.RequestTimeout,
 		"Time limit of one request to a kubelet, from dialing to the end of the body.")
 	fs.Int64Var(&o.MaxBodyBytes, "kubelet-max-response-bytes", o.MaxBodyBytes,
@@ -76,6 +81,9 @@ func (o *KubeletOptions) Validate() []error {
 	if o.InsecureTLS && o.CAFile != "" {
 		errs = append(errs, fmt.Errorf("--kubelet-insecure-tls and --kubelet-certificate-authority are mutually exclusive"))
 	}
+	if o.InsecureTLS && o.TLSVerifyNodeName {
+		errs = append(errs, fmt.Errorf("--kubelet-insecure-tls and --kubelet-tls-verify-node-name are mutually exclusive"))
+	}
 	if o.RequestTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--kubelet-request-timeout must be positive"))
 	}
@@ -90,8 +98,9 @@ func (o *KubeletOptions) Validate() []error {
 
 // Client builds the kubelet client from the kube-apiserver client config:
 // same credentials (bearer token or client certificate), same CA unless
-// overridden, one shared keep-alive transport.
-func (o *KubeletOptions) Client(base *rest.Config) (*kubelet.Client, error) {
+// overridden, one shared keep-alive transport. With a TracerProvider every
+// request gets a client span and carries the W3C traceparent to the kubelet.
+func (o *KubeletOptions) Client(base *rest.Config, tp trace.TracerProvider) (*kubelet.Client, error) {
 	c := rest.AnonymousClientConfig(base)
 	// credentials, minus anything that only makes sense for kube-apiserver
 	c.BearerToken, c.BearerTokenFile = base.BearerToken, base.BearerTokenFile
@@ -111,9 +120,13 @@ func (o *KubeletOptions) Client(base *rest.Config) (*kubelet.Client, error) {
 	case o.CAFile != "":
 		c.TLSClientConfig.CAFile, c.TLSClientConfig.CAData = o.CAFile, nil
 	}
-	transport, err := rest.TransportFor(c)
+	// A CA file (flag, kubeconfig or in-cluster) is re-read when it changes.
+	transport, err := kubelet.NewTransport(c, kubelet.TransportOptions{VerifyNodeName: o.TLSVerifyNodeName})
 	if err != nil {
 		return nil, fmt.Errorf("building the kubelet transport: %w", err)
+	}
+	if tp != nil {
+		transport = tracedTransport(transport, tp)
 	}
 	types := make([]corev1.NodeAddressType, len(o.PreferredAddressTypes))
 	for i, t := range o.PreferredAddressTypes {

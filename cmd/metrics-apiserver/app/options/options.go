@@ -36,6 +36,7 @@ type Options struct {
 	Authentication   *genericoptions.DelegatingAuthenticationOptions
 	Authorization    *genericoptions.DelegatingAuthorizationOptions
 	Audit            *genericoptions.AuditOptions
+	Tracing          *TracingOptions
 	Features         *genericoptions.FeatureOptions
 	Logging          *logs.Options
 	Kubelet          *KubeletOptions
@@ -57,6 +58,7 @@ func NewOptions() *Options {
 		Authentication:    genericoptions.NewDelegatingAuthenticationOptions(),
 		Authorization:     genericoptions.NewDelegatingAuthorizationOptions(),
 		Audit:             genericoptions.NewAuditOptions(),
+		Tracing:           NewTracingOptions(),
 		Features:          genericoptions.NewFeatureOptions(),
 		Logging:           logs.NewOptions(),
 		Kubelet:           NewKubeletOptions(),
@@ -66,6 +68,7 @@ func NewOptions() *Options {
 	}
 	o.SecureServing.ServerCert.PairName = "metrics-apiserver"
 	o.SecureServing.BindPort = 10250
+	o.Features.EnableProfiling = false // opt-in: --profiling
 	return o
 }
 
@@ -92,6 +95,7 @@ func (o *Options) Flags() (fss cliflag.NamedFlagSets) {
 	o.Authentication.AddFlags(fss.FlagSet("apiserver authentication"))
 	o.Authorization.AddFlags(fss.FlagSet("apiserver authorization"))
 	o.Audit.AddFlags(fss.FlagSet("apiserver audit log"))
+	o.Tracing.AddFlags(fss.FlagSet("tracing"))
 	o.Features.AddFlags(fss.FlagSet("features"))
 	logsapi.AddFlags(o.Logging, fss.FlagSet("logging"))
 	return fss
@@ -121,9 +125,13 @@ func (o *Options) Validate() []error {
 	errs = append(errs, o.Kubelet.Validate()...)
 	errs = append(errs, o.GenericServerRun.Validate()...)
 	errs = append(errs, o.SecureServing.Validate()...)
+	if err := validateTLSMinVersion(o.SecureServing.MinTLSVersion); err != nil {
+		errs = append(errs, err)
+	}
 	errs = append(errs, o.Authentication.Validate()...)
 	errs = append(errs, o.Authorization.Validate()...)
 	errs = append(errs, o.Audit.Validate()...)
+	errs = append(errs, o.Tracing.Validate()...)
 	errs = append(errs, o.Features.Validate()...)
 	if err := logsapi.ValidateAndApply(o.Logging, nil); err != nil {
 		errs = append(errs, err)
@@ -141,7 +149,11 @@ func (o *Options) ServerConfig() (*server.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	kubeletClient, err := o.Kubelet.Client(restConfig)
+	tracerProvider, err := o.Tracing.ApplyTo(generic) // nil when tracing is off
+	if err != nil {
+		return nil, err
+	}
+	kubeletClient, err := o.Kubelet.Client(restConfig, tracerProvider)
 	if err != nil {
 		return nil, err
 	}
@@ -159,9 +171,10 @@ func (o *Options) ServerConfig() (*server.Config, error) {
 		Kubelet:      kubeletClient,
 		NodeSelector: o.Kubelet.NodeSelector,
 		Scraper: scraper.Options{
-			Resolution:    o.MetricResolution,
-			Timeout:       o.Kubelet.RequestTimeout,
-			MaxConcurrent: o.ScrapeConcurrency,
+			Resolution:     o.MetricResolution,
+			Timeout:        o.Kubelet.RequestTimeout,
+			MaxConcurrent:  o.ScrapeConcurrency,
+			TracerProvider: tracerProvider,
 		},
 		Store: storage.Options{
 			RingSize:     o.StorePoints,
@@ -189,6 +202,8 @@ func (o *Options) apiserverConfig() (*genericapiserver.Config, error) {
 	if err := o.Authentication.ApplyTo(&c.Authentication, c.SecureServing, nil); err != nil {
 		return nil, err
 	}
+	c.Authentication.Authenticator = anonymousOnlyForPublicPaths(c.Authentication.Authenticator, o.Authorization.AlwaysAllowPaths)
+	c.EnableProfiling, c.EnableContentionProfiling = o.Features.EnableProfiling, o.Features.EnableContentionProfiling
 	if err := o.Authorization.ApplyTo(&c.Authorization); err != nil {
 		return nil, err
 	}
