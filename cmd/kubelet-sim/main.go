@@ -40,6 +40,7 @@ type options struct {
 	defaultMemory     string
 	deleteNodesOnExit bool
 	cfg               kubeletsim.Config
+	fleet             kubeletsim.FleetPods
 	logging           *logsapi.LoggingConfiguration
 }
 
@@ -57,6 +58,7 @@ func newOptions() *options {
 		defaultMemory:     resource.NewQuantity(def.DefaultUsage.MemoryBytes, resource.BinarySI).String(),
 		deleteNodesOnExit: true,
 		cfg:               def,
+		fleet:             kubeletsim.FleetPods{Containers: 2, Namespace: "fleet", Register: true, Workers: 32, Attempts: 20},
 		logging:           logsapi.NewLoggingConfiguration(),
 	}
 }
@@ -88,11 +90,20 @@ func (o *options) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ClientCAFile, "client-ca", c.ClientCAFile, "require a client certificate signed by this CA")
 	fs.BoolVar(&c.AcceptBearerTokens, "accept-bearer-tokens", c.AcceptBearerTokens, "also accept any non-empty bearer token (turns authentication on)")
 	fs.BoolVar(&c.DisableGzip, "disable-gzip", c.DisableGzip, "never gzip responses")
+	fs.BoolVar(&c.LogTraceparent, "log-traceparent", c.LogTraceparent, "log the W3C traceparent header of every metrics request that has one (tracing tests)")
+	fs.StringVar(&c.FaultFile, "fault-file", c.FaultFile, "file giving nodes faults, one \"NODE FAULT\" per line (see package test/kubeletsim for the faults); followed while running")
 	fs.StringVar(&c.ReadyFile, "ready-file", c.ReadyFile, "write this file (JSON: nodes, addresses, CA) once every node is registered and serving; removed on exit")
 	fs.StringVar(&c.SchedulerName, "scheduler-name", c.SchedulerName, "bind pending pods of this spec.schedulerName; \"none\" binds nothing (pods must name their node)")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "pod workers, and how many nodes are registered at once")
 	fs.StringVar(&c.KubeletVersion, "kubelet-version", c.KubeletVersion, "status.nodeInfo.kubeletVersion of the nodes")
 	fs.StringVar(&c.RealNodeName, "real-node-name", c.RealNodeName, "add a node with this name serving this machine's real usage (cgroups, read with cAdvisor)")
+	f := &o.fleet
+	fs.IntVar(&f.PerNode, "fleet-pods-per-node", f.PerNode, "fleet mode (scale benchmarks): give every node this many pods, created bound to it")
+	fs.IntVar(&f.Containers, "fleet-containers-per-pod", f.Containers, "fleet mode: containers per pod")
+	fs.StringVar(&f.Namespace, "fleet-namespace", f.Namespace, "fleet mode: namespace of the pods (created when missing)")
+	fs.BoolVar(&f.Register, "fleet-register-pods", f.Register, "fleet mode: create the pods in the apiserver; false meters them in the payloads only")
+	fs.IntVar(&f.Workers, "fleet-workers", f.Workers, "fleet mode: pods created at once")
+	fs.StringVar(&f.ReadyFile, "fleet-ready-file", f.ReadyFile, "fleet mode: write this file once every node meters all its pods; removed on exit")
 	logsapi.AddFlags(o.logging, fs)
 }
 
@@ -191,5 +202,13 @@ func run(o *options) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if o.fleet.PerNode > 0 {
+		defer o.fleet.RemoveFleetReadyFile()
+		go func() {
+			if err := sim.PopulateFleet(ctx, o.fleet); err != nil && ctx.Err() == nil {
+				klog.ErrorS(err, "Populating the fleet failed")
+			}
+		}()
+	}
 	return sim.Run(ctx)
 }

@@ -77,6 +77,7 @@ func (r *NodeMetricsREST) List(ctx context.Context, options *metainternalversion
 	if err != nil {
 		return nil, errors.NewInternalError(err)
 	}
+	sortNodes(nodes) // the lister's slice is ours to reorder
 	list := &metrics.NodeMetricsList{Items: make([]metrics.NodeMetrics, 0, len(nodes))}
 	for _, node := range nodes {
 		if !sel.matches(&node.ObjectMeta) {
@@ -86,7 +87,6 @@ func (r *NodeMetricsREST) List(ctx context.Context, options *metainternalversion
 			list.Items = append(list.Items, m)
 		}
 	}
-	sortNodeMetrics(list.Items)
 	return list, nil
 }
 

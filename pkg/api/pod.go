@@ -83,6 +83,7 @@ func (r *PodMetricsREST) List(ctx context.Context, options *metainternalversion.
 	if err != nil {
 		return nil, errors.NewInternalError(err)
 	}
+	sortPods(pods) // the lister's slice is ours to reorder
 	list := &metrics.PodMetricsList{Items: make([]metrics.PodMetrics, 0, len(pods))}
 	for _, pod := range pods {
 		if !sel.matches(&pod.ObjectMeta) {
@@ -92,7 +93,6 @@ func (r *PodMetricsREST) List(ctx context.Context, options *metainternalversion.
 			list.Items = append(list.Items, m)
 		}
 	}
-	sortPodMetrics(list.Items)
 	return list, nil
 }
 

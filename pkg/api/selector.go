@@ -2,14 +2,16 @@ package api
 
 import (
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"k8s.io/apimachinery/pkg/api/errors"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/metrics/pkg/apis/metrics"
 )
 
 // selector is a list request's label and field selectors. Field selectors
@@ -57,15 +59,19 @@ func objectMetaFor(meta *metav1.ObjectMeta) metav1.ObjectMeta {
 	}
 }
 
-func sortNodeMetrics(items []metrics.NodeMetrics) {
-	sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
+// sortNodes orders nodes by name. Sorting the lister's pointers before the
+// metrics are built moves 8 bytes per swap instead of a whole NodeMetrics.
+func sortNodes(nodes []*corev1.Node) {
+	slices.SortFunc(nodes, func(a, b *corev1.Node) int { return strings.Compare(a.Name, b.Name) })
 }
 
-func sortPodMetrics(items []metrics.PodMetrics) {
-	sort.Slice(items, func(i, j int) bool {
-		if items[i].Namespace != items[j].Namespace {
-			return items[i].Namespace < items[j].Namespace
+// sortPods orders pods by namespace, then name (see sortNodes: at 300,000
+// pods, swapping PodMetrics values cost more than building them).
+func sortPods(pods []*corev1.Pod) {
+	slices.SortFunc(pods, func(a, b *corev1.Pod) int {
+		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
 		}
-		return items[i].Name < items[j].Name
+		return strings.Compare(a.Name, b.Name)
 	})
 }

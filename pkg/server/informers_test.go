@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -70,5 +71,31 @@ func TestTransformTombstoneAndUnknown(t *testing.T) {
 		if _, err := transform("not an object"); err == nil {
 			t.Error("unknown object accepted")
 		}
+	}
+}
+
+func TestReleaseAfterSync(t *testing.T) {
+	tests := []struct {
+		name     string
+		synced   bool
+		cancel   bool
+		released bool
+	}{
+		{"synced", true, false, true},
+		{"stopped before sync", false, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			if tt.cancel {
+				cancel()
+			} else {
+				defer cancel()
+			}
+			got := releaseAfterSync(ctx, func() bool { return tt.synced })
+			if got != tt.released {
+				t.Fatalf("releaseAfterSync = %v, want %v", got, tt.released)
+			}
+		})
 	}
 }

@@ -1,0 +1,561 @@
+// Command scale measures metrics servers scraping the same simulated fleet,
+// side by side: resident memory and CPU per scrape cycle (from /proc),
+// scrape duration distribution (from each server's /metrics), freshness of
+// the served node metrics, and Metrics API latencies under a bounded load.
+// It writes a JSON result and a markdown report; hack/bench-scale.sh starts
+// everything it measures.
+//
+//	go run ./test/scale --server ours=https://127.0.0.1:30444,pid=123,histogram=metrics_apiserver_kubelet_scrape_duration_seconds \
+//	  --cert admin.crt --key admin.key --ca ca.crt --nodes 1000 --pods-per-node 30 --out docs/benchmarks/2025-01-01-1000
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// target is one metrics server under test.
+type target struct {
+	Name      string `json:"name"`
+	URL       string `json:"url"`
+	PID       int    `json:"pid"`
+	Histogram string `json:"histogram"`
+}
+
+func parseTarget(v string) (target, error) {
+	name, rest, ok := strings.Cut(v, "=")
+	if !ok {
+		return target{}, fmt.Errorf("--server %q: want name=url,pid=N,histogram=NAME", v)
+	}
+	t := target{Name: name}
+	for i, part := range strings.Split(rest, ",") {
+		if i == 0 {
+			t.URL = part
+			continue
+		}
+		k, val, _ := strings.Cut(part, "=")
+		switch k {
+		case "pid":
+			n, err := strconv.Atoi(val)
+			if err != nil {
+				return t, fmt.Errorf("--server %s pid: %w", name, err)
+			}
+			t.PID = n
+		case "histogram":
+			t.Histogram = val
+		default:
+			return t, fmt.Errorf("--server %s: unknown key %q", name, k)
+		}
+	}
+	if t.URL == "" || t.PID == 0 || t.Histogram == "" {
+		return t, fmt.Errorf("--server %s: url, pid and histogram are required", name)
+	}
+	return t, nil
+}
+
+type targetsFlag []target
+
+func (f *targetsFlag) String() string { return fmt.Sprint(*f) }
+func (f *targetsFlag) Set(v string) error {
+	t, err := parseTarget(v)
+	if err == nil {
+		*f = append(*f, t)
+	}
+	return err
+}
+
+type config struct {
+	targets       targetsFlag
+	others        string // name=pid,... measured for RSS only (apiserver, etcd, fleet)
+	cert, key, ca string
+	nodes, pods   int
+	containers    int
+	namespace     string
+	registered    bool
+	resolution    time.Duration
+	cycles        int
+	warmupTimeout time.Duration
+	gets          int
+	getWorkers    int
+	lists         int
+	loadTimeout   time.Duration
+	out           string
+	notes         string
+}
+
+func main() {
+	var c config
+	flag.Var(&c.targets, "server", "name=https://host:port,pid=N,histogram=METRIC (repeat)")
+	flag.StringVar(&c.others, "others", "", "name=pid,... of other processes whose RSS and CPU are reported (kube-apiserver, etcd, fleet)")
+	flag.StringVar(&c.cert, "cert", "", "client certificate authorized for metrics.k8s.io and /metrics")
+	flag.StringVar(&c.key, "key", "", "its key")
+	flag.StringVar(&c.ca, "ca", "", "CA of the servers' serving certificates (empty: skip verification)")
+	flag.IntVar(&c.nodes, "nodes", 0, "simulated nodes")
+	flag.IntVar(&c.pods, "pods-per-node", 0, "pods per node")
+	flag.IntVar(&c.containers, "containers-per-pod", 2, "containers per pod")
+	flag.StringVar(&c.namespace, "namespace", "fleet", "namespace of the fleet's pods")
+	flag.BoolVar(&c.registered, "pods-registered", true, "the fleet's pods exist in the apiserver (else API latencies are skipped)")
+	flag.DurationVar(&c.resolution, "resolution", 15*time.Second, "the servers' --metric-resolution")
+	flag.IntVar(&c.cycles, "cycles", 5, "cycles measured after warm-up")
+	flag.DurationVar(&c.warmupTimeout, "warmup-timeout", 10*time.Minute, "wait this long for every server to serve every node")
+	flag.IntVar(&c.gets, "gets", 2000, "single PodMetrics gets per server")
+	flag.IntVar(&c.getWorkers, "get-workers", 4, "concurrent gets")
+	flag.IntVar(&c.lists, "lists", 10, "list-all-pods requests per server (sequential)")
+	flag.DurationVar(&c.loadTimeout, "load-timeout", 3*time.Minute, "time bound of each load phase per server")
+	flag.StringVar(&c.out, "out", "", "output path without extension: writes OUT.json and OUT.md")
+	flag.StringVar(&c.notes, "notes", "", "free text added to the report (what was registered, flags)")
+	flag.Parse()
+	if len(c.targets) == 0 || c.nodes <= 0 || c.out == "" {
+		fmt.Fprintln(os.Stderr, "--server, --nodes and --out are required")
+		os.Exit(2)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.warmupTimeout+time.Duration(c.cycles+3)*c.resolution+time.Duration(len(c.targets)*2+1)*c.loadTimeout)
+	defer cancel()
+	res, err := run(ctx, c)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		os.Exit(1)
+	}
+	if err := writeResult(c.out, res); err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		os.Exit(1)
+	}
+	fmt.Println(c.out + ".json")
+}
+
+func newClient(c config) (*http.Client, error) {
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.cert != "" {
+		pair, err := tls.LoadX509KeyPair(c.cert, c.key)
+		if err != nil {
+			return nil, err
+		}
+		tlsCfg.Certificates = []tls.Certificate{pair}
+	}
+	if c.ca != "" {
+		pem, err := os.ReadFile(c.ca)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("no CA certificate in " + c.ca)
+		}
+		tlsCfg.RootCAs = pool
+	} else {
+		tlsCfg.InsecureSkipVerify = true
+	}
+	tr := &http.Transport{TLSClientConfig: tlsCfg, MaxIdleConnsPerHost: 16, ForceAttemptHTTP2: true}
+	// No client-wide timeout: every request's context carries its own.
+	return &http.Client{Transport: tr}, nil
+}
+
+const (
+	acceptJSON     = "application/json"
+	acceptProtobuf = "application/vnd.kubernetes.protobuf,application/json"
+)
+
+// requestTimeout bounds one API request; /metrics gets metricsTimeout (metrics-server
+// labels its scrape histogram by node: at 10,000 nodes the exposition is tens of MB).
+const (
+	requestTimeout = time.Minute
+	metricsTimeout = 5 * time.Minute
+)
+
+func get(ctx context.Context, cl *http.Client, url, accept string) ([]byte, string, error) {
+	timeout := requestTimeout
+	if strings.HasSuffix(url, "/metrics") {
+		timeout = metricsTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	req.Header.Set("Accept", accept)
+	resp, err := cl.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, "", fmt.Errorf("GET %s: %s: %.200s", url, resp.Status, body)
+	}
+	return body, resp.Header.Get("Content-Type"), nil
+}
+
+// nodeMetricsList is the part of a NodeMetricsList the harness reads.
+type nodeMetricsList struct {
+	Items []struct {
+		Metadata struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+		Timestamp time.Time `json:"timestamp"`
+	} `json:"items"`
+}
+
+func listNodes(ctx context.Context, cl *http.Client, base string) (nodeMetricsList, error) {
+	var l nodeMetricsList
+	body, _, err := get(ctx, cl, base+"/apis/metrics.k8s.io/v1beta1/nodes", acceptJSON)
+	if err != nil {
+		return l, err
+	}
+	return l, json.Unmarshal(body, &l)
+}
+
+// serverResult is what was measured of one server.
+type serverResult struct {
+	Name               string  `json:"name"`
+	Version            string  `json:"version,omitempty"`
+	RSSBytes           summary `json:"rssBytes"`
+	RSSUnderLoadBytes  summary `json:"rssUnderLoadBytes"`
+	CPUSecondsPerCycle float64 `json:"cpuSecondsPerCycle"`
+	MiBPerNode         float64 `json:"rssMiBPerNode"`
+	MilliCPUPerNode    float64 `json:"milliCPUPerNode"`
+	ScrapeSeconds      struct {
+		Count float64 `json:"count"`
+		Mean  float64 `json:"mean"`
+		P50   float64 `json:"p50"`
+		P90   float64 `json:"p90"`
+		P99   float64 `json:"p99"`
+	} `json:"scrapeSeconds"`
+	FreshnessSeconds summary `json:"freshnessSeconds"`
+	NodesServedMin   int     `json:"nodesServedMin"`
+	GetPodSeconds    summary `json:"getPodSeconds"`
+	GetPodErrors     int     `json:"getPodErrors"`
+	ListPodsSeconds  summary `json:"listPodsSeconds"`
+	ListPodsErrors   int     `json:"listPodsErrors"`
+	ListPodsBytes    int     `json:"listPodsBytes"`
+	ListContentType  string  `json:"listContentType,omitempty"`
+	WarmupSeconds    float64 `json:"warmupSeconds"`
+}
+
+type otherResult struct {
+	Name               string  `json:"name"`
+	RSSBytes           summary `json:"rssBytes"`
+	CPUSecondsPerCycle float64 `json:"cpuSecondsPerCycle"`
+}
+
+type result struct {
+	Date             string         `json:"date"`
+	Nodes            int            `json:"nodes"`
+	PodsPerNode      int            `json:"podsPerNode"`
+	ContainersPerPod int            `json:"containersPerPod"`
+	PodsRegistered   bool           `json:"podsRegistered"`
+	Resolution       string         `json:"resolution"`
+	Cycles           int            `json:"cycles"`
+	CPUs             int            `json:"cpus"`
+	Servers          []serverResult `json:"servers"`
+	Others           []otherResult  `json:"others"`
+	Notes            string         `json:"notes,omitempty"`
+}
+
+type other struct {
+	name string
+	pid  int
+}
+
+func parseOthers(v string) ([]other, error) {
+	var out []other
+	if v == "" {
+		return nil, nil
+	}
+	for _, kv := range strings.Split(v, ",") {
+		k, p, ok := strings.Cut(kv, "=")
+		pid, err := strconv.Atoi(p)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("--others %q: want name=pid", kv)
+		}
+		out = append(out, other{k, pid})
+	}
+	return out, nil
+}
+
+func run(ctx context.Context, c config) (*result, error) {
+	cl, err := newClient(c)
+	if err != nil {
+		return nil, err
+	}
+	others, err := parseOthers(c.others)
+	if err != nil {
+		return nil, err
+	}
+	res := &result{
+		Date: time.Now().UTC().Format("2006-01-02"), Nodes: c.nodes, PodsPerNode: c.pods, ContainersPerPod: c.containers,
+		PodsRegistered: c.registered, Resolution: c.resolution.String(), Cycles: c.cycles, CPUs: runtime.NumCPU(), Notes: c.notes,
+	}
+	res.Servers = make([]serverResult, len(c.targets))
+	for i, t := range c.targets {
+		res.Servers[i].Name = t.Name
+		if body, _, err := get(ctx, cl, t.URL+"/version", acceptJSON); err == nil {
+			var v struct {
+				GitVersion string `json:"gitVersion"`
+			}
+			_ = json.Unmarshal(body, &v)
+			res.Servers[i].Version = v.GitVersion
+		}
+	}
+
+	// Warm-up: every server serves (nearly) every node, then two more cycles.
+	start := time.Now()
+	for i, t := range c.targets {
+		for {
+			l, err := listNodes(ctx, cl, t.URL)
+			if err == nil && len(l.Items) >= c.nodes*99/100 {
+				break
+			}
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("%s never served %d nodes (last: %d, %v)", t.Name, c.nodes, len(l.Items), err)
+			}
+			time.Sleep(2 * time.Second)
+		}
+		res.Servers[i].WarmupSeconds = time.Since(start).Seconds()
+		logf("%s serves every node after %.0fs", t.Name, res.Servers[i].WarmupSeconds)
+	}
+	logf("warm-up: two more cycles")
+	sleepCtx(ctx, 2*c.resolution)
+
+	// Phase 1: resources, scrape durations, freshness over c.cycles cycles.
+	window := time.Duration(c.cycles) * c.resolution
+	logf("measuring %d cycles (%s)", c.cycles, window)
+	hist0 := make([]histogram, len(c.targets))
+	for i, t := range c.targets {
+		if hist0[i], err = scrapeHistogram(ctx, cl, t); err != nil {
+			return nil, err
+		}
+	}
+	cpu0, err := cpuAll(c.targets, others)
+	if err != nil {
+		return nil, err
+	}
+	rss := make([][]float64, len(c.targets)+len(others))
+	fresh := make([][]float64, len(c.targets))
+	served := make([]int, len(c.targets))
+	for i := range served {
+		served[i] = c.nodes
+	}
+	phaseEnd := time.Now().Add(window)
+	nextFresh := time.Now()
+	for time.Now().Before(phaseEnd) && ctx.Err() == nil {
+		sampleRSS(rss, c.targets, others)
+		if !time.Now().Before(nextFresh) {
+			for i, t := range c.targets {
+				l, err := listNodes(ctx, cl, t.URL)
+				if err != nil {
+					logf("%s: listing nodes: %v", t.Name, err)
+					continue
+				}
+				now := time.Now()
+				served[i] = min(served[i], len(l.Items))
+				for _, it := range l.Items {
+					fresh[i] = append(fresh[i], now.Sub(it.Timestamp).Seconds())
+				}
+			}
+			nextFresh = time.Now().Add(c.resolution / 3)
+		}
+		sleepCtx(ctx, time.Second)
+	}
+	cpu1, err := cpuAll(c.targets, others)
+	if err != nil {
+		return nil, err
+	}
+	for i, t := range c.targets {
+		s := &res.Servers[i]
+		// A server too busy to expose its metrics loses only this row.
+		if h1, err := scrapeHistogram(ctx, cl, t); err != nil {
+			logf("%v: no scrape durations", err)
+		} else if d := h1.sub(hist0[i]); d.count() > 0 {
+			s.ScrapeSeconds.Count = d.count()
+			s.ScrapeSeconds.Mean = d.sum / d.count()
+			s.ScrapeSeconds.P50, s.ScrapeSeconds.P90, s.ScrapeSeconds.P99 = d.quantile(0.5), d.quantile(0.9), d.quantile(0.99)
+		}
+		s.RSSBytes = summarize(rss[i])
+		s.CPUSecondsPerCycle = (cpu1[i] - cpu0[i]) / float64(c.cycles)
+		s.MiBPerNode = s.RSSBytes.Mean / (1 << 20) / float64(c.nodes)
+		s.MilliCPUPerNode = s.CPUSecondsPerCycle / c.resolution.Seconds() * 1000 / float64(c.nodes)
+		s.FreshnessSeconds = summarize(fresh[i])
+		s.NodesServedMin = served[i]
+	}
+	for j, o := range others {
+		k := len(c.targets) + j
+		res.Others = append(res.Others, otherResult{Name: o.name, RSSBytes: summarize(rss[k]), CPUSecondsPerCycle: (cpu1[k] - cpu0[k]) / float64(c.cycles)})
+	}
+
+	// Phase 2: API latencies, one server at a time, RSS sampled meanwhile.
+	if c.registered && c.pods > 0 {
+		names, err := listNodes(ctx, cl, c.targets[0].URL)
+		if err != nil {
+			return nil, err
+		}
+		for i, t := range c.targets {
+			logf("%s: %d gets, %d lists", t.Name, c.gets, c.lists)
+			stop := make(chan struct{})
+			var loadRSS []float64
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					if v, err := procRSS(t.PID); err == nil {
+						loadRSS = append(loadRSS, float64(v))
+					}
+					select {
+					case <-stop:
+						return
+					case <-time.After(500 * time.Millisecond):
+					}
+				}
+			}()
+			s := &res.Servers[i]
+			s.GetPodSeconds, s.GetPodErrors = loadGets(ctx, cl, t, c, names)
+			s.ListPodsSeconds, s.ListPodsErrors, s.ListPodsBytes, s.ListContentType = loadLists(ctx, cl, t, c)
+			close(stop)
+			wg.Wait()
+			s.RSSUnderLoadBytes = summarize(loadRSS)
+		}
+	}
+	return res, nil
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+func scrapeHistogram(ctx context.Context, cl *http.Client, t target) (histogram, error) {
+	body, _, err := get(ctx, cl, t.URL+"/metrics", "text/plain")
+	if err != nil {
+		return histogram{}, fmt.Errorf("%s /metrics: %w", t.Name, err)
+	}
+	h, err := parseHistogram(body, t.Histogram)
+	if err != nil {
+		return h, fmt.Errorf("%s /metrics: %w", t.Name, err)
+	}
+	return h, nil
+}
+
+func cpuAll(targets []target, others []other) ([]float64, error) {
+	var out []float64
+	for _, t := range targets {
+		v, err := procCPU(t.PID)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.Name, err)
+		}
+		out = append(out, v)
+	}
+	for _, o := range others {
+		v, err := procCPU(o.pid)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", o.name, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func sampleRSS(into [][]float64, targets []target, others []other) {
+	for i, t := range targets {
+		if v, err := procRSS(t.PID); err == nil {
+			into[i] = append(into[i], float64(v))
+		}
+	}
+	for j, o := range others {
+		if v, err := procRSS(o.pid); err == nil {
+			into[len(targets)+j] = append(into[len(targets)+j], float64(v))
+		}
+	}
+}
+
+// loadGets gets c.gets random PodMetrics, c.getWorkers at a time, within
+// c.loadTimeout.
+func loadGets(ctx context.Context, cl *http.Client, t target, c config, nodes nodeMetricsList) (summary, int) {
+	ctx, cancel := context.WithTimeout(ctx, c.loadTimeout)
+	defer cancel()
+	var (
+		mu     sync.Mutex
+		lat    []float64
+		errs   int
+		issued int
+		wg     sync.WaitGroup
+	)
+	for w := 0; w < c.getWorkers; w++ {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(seed, 1))
+			for ctx.Err() == nil {
+				mu.Lock()
+				if issued >= c.gets {
+					mu.Unlock()
+					return
+				}
+				issued++
+				mu.Unlock()
+				node := nodes.Items[r.IntN(len(nodes.Items))].Metadata.Name
+				url := fmt.Sprintf("%s/apis/metrics.k8s.io/v1beta1/namespaces/%s/pods/%s-p%d", t.URL, c.namespace, node, r.IntN(c.pods))
+				start := time.Now()
+				_, _, err := get(ctx, cl, url, acceptProtobuf)
+				d := time.Since(start).Seconds()
+				mu.Lock()
+				if err != nil {
+					errs++
+					if errs <= 3 {
+						logf("%s: %v", t.Name, err)
+					}
+				} else {
+					lat = append(lat, d)
+				}
+				mu.Unlock()
+			}
+		}(uint64(w + 1))
+	}
+	wg.Wait()
+	return summarize(lat), errs
+}
+
+// loadLists lists every pod's metrics c.lists times, sequentially, within
+// c.loadTimeout.
+func loadLists(ctx context.Context, cl *http.Client, t target, c config) (summary, int, int, string) {
+	ctx, cancel := context.WithTimeout(ctx, c.loadTimeout)
+	defer cancel()
+	var lat []float64
+	errs, size, ctype := 0, 0, ""
+	for i := 0; i < c.lists && ctx.Err() == nil; i++ {
+		start := time.Now()
+		body, ct, err := get(ctx, cl, t.URL+"/apis/metrics.k8s.io/v1beta1/pods", acceptProtobuf)
+		d := time.Since(start).Seconds()
+		if err != nil {
+			errs++
+			logf("%s: list: %v", t.Name, err)
+			continue
+		}
+		lat = append(lat, d)
+		size, ctype = len(body), ct
+	}
+	return summarize(lat), errs, size, ctype
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"math"
+	"testing"
+)
+
+func TestParseRSS(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{"Name:\tx\nVmRSS:\t  2048 kB\nVmData: 1 kB\n", 2048 << 10, false},
+		{"Name:\tx\n", 0, true},
+		{"VmRSS:\t2 MB\n", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := parseRSS([]byte(tt.in))
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("parseRSS(%q) = %d, %v; want %d, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestParseCPU(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    float64
+		wantErr bool
+	}{
+		// utime 250 and stime 50 ticks; the command has a space and a ')'.
+		{"42 (a b) c) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 100 1000 10", 3, false},
+		{"42 (x) S 1 2", 0, true},
+		{"garbage", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := parseCPU([]byte(tt.in))
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("parseCPU(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+const exposition = `# HELP h_seconds x
+# TYPE h_seconds histogram
+h_seconds_bucket{node="a",le="0.01"} 1
+h_seconds_bucket{node="a",le="0.1"} 3
+h_seconds_bucket{node="a",le="+Inf"} 4
+h_seconds_sum{node="a"} 1.5
+h_seconds_count{node="a"} 4
+h_seconds_bucket{node="b",le="0.01"} 1
+h_seconds_bucket{node="b",le="0.1"} 5
+h_seconds_bucket{node="b",le="+Inf"} 6
+h_seconds_sum{node="b"} 0.5
+h_seconds_count{node="b"} 6
+other_bucket{le="1"} 100
+`
+
+func TestHistogram(t *testing.T) {
+	h, err := parseHistogram([]byte(exposition), "h_seconds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.count() != 10 || h.sum != 2 {
+		t.Fatalf("count %v sum %v, want 10 and 2", h.count(), h.sum)
+	}
+	tests := []struct {
+		q, want float64
+	}{
+		{0.1, 0.005},   // rank 1 of 2 in the first bucket
+		{0.5, 0.055},   // rank 5: 3 of 6 into (0.01, 0.1]
+		{0.95, 0.1},    // rank 9.5 in +Inf: the highest finite bound
+		{0.8, 0.1},     // rank 8 is the top of (0.01, 0.1]
+		{0.2, 0.01},    // rank 2 is the top of the first bucket
+		{0.65, 0.0775}, // rank 6.5: 4.5 of 6 into (0.01, 0.1]
+	}
+	for _, tt := range tests {
+		if got := h.quantile(tt.q); math.Abs(got-tt.want) > 1e-9 {
+			t.Errorf("quantile(%v) = %v, want %v", tt.q, got, tt.want)
+		}
+	}
+	d := h.sub(h)
+	if d.count() != 0 || !math.IsNaN(d.quantile(0.5)) {
+		t.Errorf("h - h: count %v, quantile %v; want 0 and NaN", d.count(), d.quantile(0.5))
+	}
+	if _, err := parseHistogram([]byte(exposition), "missing"); err == nil {
+		t.Error("a missing family must be an error")
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	s := summarize([]float64{5, 1, 4, 2, 3})
+	want := summary{Count: 5, Mean: 3, P50: 3, P90: 5, P99: 5, Max: 5}
+	if s != want {
+		t.Fatalf("summarize = %+v, want %+v", s, want)
+	}
+	if (summarize(nil) != summary{}) {
+		t.Fatal("empty input must give the zero summary")
+	}
+}
