@@ -248,7 +248,12 @@ func (c *Client) Scrape(ctx context.Context, node *corev1.Node, d *Decoder, b *s
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
-	var resp *http.Response
+	var (
+		resp *http.Response
+		// dial failures of the addresses tried before the last, so the final
+		// error names every address that was tried, not only the last one
+		earlier []error
+	)
 	for i, addr := range addrs {
 		info.Address = addr
 		u := url.URL{Scheme: "https", Host: addr, Path: target.Path, RawPath: target.RawPath, RawQuery: target.RawQuery}
@@ -267,9 +272,14 @@ func (c *Client) Scrape(ctx context.Context, node *corev1.Node, d *Decoder, b *s
 		if i+1 < len(addrs) && ctx.Err() == nil && isDialError(err) {
 			klog.V(4).InfoS("Kubelet address unreachable, trying the next one",
 				"node", klog.KObj(node), "address", addr, "err", err)
+			earlier = append(earlier, fmt.Errorf("%s: %w", addr, err))
 			continue
 		}
-		return info, &ScrapeError{Reason: classifyCtx(ctx, err), Address: addr, Err: err}
+		reason := classifyCtx(ctx, err) // the last address decides the reason
+		if len(earlier) > 0 {
+			err = fmt.Errorf("%w (earlier addresses: %w)", err, errors.Join(earlier...))
+		}
+		return info, &ScrapeError{Reason: reason, Address: addr, Err: err}
 	}
 	defer resp.Body.Close()
 

@@ -563,6 +563,10 @@ func TestScrapeAddresses(t *testing.T) {
 			if err == nil && len(b.Containers) != 7 {
 				t.Errorf("%d containers", len(b.Containers))
 			}
+			// a failure after fallbacks names every address tried
+			if err != nil && tc.name == "all refuse" && !strings.Contains(err.Error(), "192.0.2.1:"+port) {
+				t.Errorf("error does not name the first address: %v", err)
+			}
 		})
 	}
 }
