@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -642,50 +641,6 @@ func procPid(t *testing.T, name string) int {
 	return pid
 }
 
-// startSimProc is startSim with a stop function: stopping it (SIGTERM)
-// deletes its nodes, as a node going away does.
-func startSimProc(t *testing.T, prefix string, nodes int, addressBase string, extra ...string) (stop func()) {
-	t.Helper()
-	ready := filepath.Join(t.TempDir(), "ready")
-	logFile, err := os.OpenFile(filepath.Join(env.logDir, prefix+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{
-		"--kubeconfig", env.kubeconfig,
-		"--nodes", strconv.Itoa(nodes), "--node-prefix", prefix, "--address-base", addressBase,
-		"--cert-dir", filepath.Join(env.simDir, "pki"), "--ca-out", filepath.Join(t.TempDir(), "ca.crt"),
-		"--client-ca", filepath.Join(env.pkiDir, "ca.crt"),
-		"--ready-file", ready, "--scheduler-name", "none",
-	}, extra...)
-	cmd := exec.Command(filepath.Join(env.binDir, "kubelet-sim"), args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() { _ = cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				_ = cmd.Process.Kill()
-				<-done
-			}
-			logFile.Close()
-		})
-	}
-	t.Cleanup(stop)
-	eventually(t, 60*time.Second, prefix+" serving", func() error {
-		_, err := os.Stat(ready)
-		return err
-	})
-	return stop
-}
-
 // TestKubeletLifecycle: a pod deleted and created again under the same name,
 // and a node deleted and registered again at another address, are served
 // again with their new data only, never a rate mixing old and new.
@@ -758,7 +713,7 @@ func TestKubeletLifecycle(t *testing.T) {
 	})
 
 	t.Run("node deleted and registered again at another address", func(t *testing.T) {
-		stop := startSimProc(t, "e2e-readd", 1, env.net+".41.1")
+		stop := startSim(t, "e2e-readd", 1, env.net+".41.1")
 		p := simPod(ns, "on-readd", nil, map[string]string{annCPU: "120m", annMemory: "32Mi"}, "app")
 		p.Spec.NodeName = "e2e-readd-0"
 		createPod(t, p)
@@ -776,7 +731,7 @@ func TestKubeletLifecycle(t *testing.T) {
 			return fmt.Errorf("still served (%v)", err)
 		})
 		readded := time.Now()
-		startSimProc(t, "e2e-readd", 1, env.net+".42.1")
+		startSim(t, "e2e-readd", 1, env.net+".42.1")
 		node, err := env.kube.CoreV1().Nodes().Get(context.Background(), "e2e-readd-0", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)

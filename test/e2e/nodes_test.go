@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,14 +14,11 @@ import (
 
 // startSim runs one more kubelet-sim process with its own nodes, flags as in
 // hack/lib/stack.sh, and returns when its nodes are registered and serving.
-// The process (and, through --delete-nodes-on-exit, its nodes) ends with the test.
-func startSim(t *testing.T, prefix string, nodes int, addressBase string, extra ...string) {
+// The process ends with the test or when stop is called; SIGTERM makes it
+// delete its nodes (unless --delete-nodes-on-exit=false), as a node going away does.
+func startSim(t *testing.T, prefix string, nodes int, addressBase string, extra ...string) (stop func()) {
 	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready")
-	logFile, err := os.Create(filepath.Join(env.logDir, prefix+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	args := append([]string{
 		"--kubeconfig", env.kubeconfig,
 		"--nodes", fmt.Sprint(nodes), "--node-prefix", prefix, "--address-base", addressBase,
@@ -32,26 +27,12 @@ func startSim(t *testing.T, prefix string, nodes int, addressBase string, extra 
 		"--ready-file", ready,
 		"--scheduler-name", "none", // only the pods a test places on these nodes
 	}, extra...)
-	cmd := exec.Command(filepath.Join(env.binDir, "kubelet-sim"), args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-		logFile.Close()
-	})
+	p := startProcess(t, prefix, filepath.Join(env.binDir, "kubelet-sim"), args...)
 	eventually(t, 60*time.Second, prefix+" serving", func() error {
 		_, err := os.Stat(ready)
 		return err
 	})
+	return p.stop
 }
 
 // TestNewNodeAppearsAndIsMetered starts a node with one known pod while the

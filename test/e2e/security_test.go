@@ -22,7 +22,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -495,11 +494,6 @@ contexts:
   context: {cluster: local, user: token}
 current-context: local
 `, env.restConfig.Host, base64.StdEncoding.EncodeToString(ca), token)))
-	logPath := filepath.Join(env.logDir, name+".log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	args := append([]string{
 		"--kubeconfig", kubeconfig, "--authentication-kubeconfig", kubeconfig, "--authorization-kubeconfig", kubeconfig,
 		"--bind-address", "127.0.0.1", "--secure-port", port,
@@ -507,23 +501,7 @@ current-context: local
 		"--tls-private-key-file", filepath.Join(env.pkiDir, "metrics-apiserver-serving.key"),
 		"--kubelet-use-node-status-port", "--metric-resolution", env.resolution.String(), "--kubelet-request-timeout", "3s",
 	}, extra...)
-	cmd := exec.Command(filepath.Join(env.binDir, "metrics-apiserver"), args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		logFile.Close()
-	})
+	p := startProcess(t, name, filepath.Join(env.binDir, "metrics-apiserver"), args...)
 	anonymous := securePortClient(t, nil)
 	eventually(t, time.Minute, name+" live", func() error {
 		code, _, err := getPath(anonymous, port, "/livez", nil)
@@ -532,7 +510,7 @@ current-context: local
 		}
 		return err
 	})
-	return &serverProc{cmd: cmd, log: logPath}
+	return &serverProc{cmd: p.cmd, log: p.log}
 }
 
 func freePort(t *testing.T) string {

@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -241,10 +240,8 @@ func applyVPACRDs(t *testing.T) {
 
 // recommender is a running vpa-recommender process.
 type recommender struct {
-	logPath     string
+	proc        *process
 	metricsAddr string
-	done        chan struct{}
-	waitErr     error
 }
 
 // startRecommender runs the recommender on loopback against the test
@@ -258,12 +255,7 @@ func startRecommender(t *testing.T, binDir string, interval time.Duration) *reco
 	}
 	addr := l.Addr().String()
 	l.Close()
-	r := &recommender{logPath: filepath.Join(env.logDir, "vpa-recommender.log"), metricsAddr: addr, done: make(chan struct{})}
-	logFile, err := os.Create(r.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(binDir, "vpa-recommender"),
+	p := startProcess(t, "vpa-recommender", filepath.Join(binDir, "vpa-recommender"),
 		"--kubeconfig", env.kubeconfig,
 		"--address", addr, // its /metrics and /health-check
 		"--recommender-interval", interval.String(),
@@ -274,35 +266,21 @@ func startRecommender(t *testing.T, binDir string, interval time.Duration) *reco
 		"--leader-elect=false",
 		"--v", "4",
 	)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("vpa-recommender pid %d, --recommender-interval %s, log %s", cmd.Process.Pid, interval, r.logPath)
-	go func() { r.waitErr = cmd.Wait(); close(r.done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-r.done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-r.done
-		}
-		logFile.Close()
-	})
+	r := &recommender{proc: p, metricsAddr: addr}
+	t.Logf("vpa-recommender pid %d, --recommender-interval %s, log %s", p.cmd.Process.Pid, interval, p.log)
 	return r
 }
 
 // exited reports the recommender's end, with its last log lines, if it ended.
 func (r *recommender) exited() error {
 	select {
-	case <-r.done:
-		b, _ := os.ReadFile(r.logPath)
+	case <-r.proc.done:
+		b, _ := os.ReadFile(r.proc.log)
 		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 		if len(lines) > 20 {
 			lines = lines[len(lines)-20:]
 		}
-		return fmt.Errorf("vpa-recommender exited (%v):\n%s", r.waitErr, strings.Join(lines, "\n"))
+		return fmt.Errorf("vpa-recommender exited (%v):\n%s", r.proc.err, strings.Join(lines, "\n"))
 	default:
 		return nil
 	}
@@ -310,7 +288,7 @@ func (r *recommender) exited() error {
 
 func (r *recommender) log(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile(r.logPath)
+	b, err := os.ReadFile(r.proc.log)
 	if err != nil {
 		t.Fatal(err)
 	}
