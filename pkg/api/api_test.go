@@ -17,6 +17,8 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/metrics/pkg/apis/metrics"
+
+	"github.com/metrics-apiserver/metrics-apiserver/pkg/podindex"
 )
 
 // fakeGetter serves usage for the keys it holds.
@@ -56,7 +58,7 @@ func pod(ns, name, node string, phase corev1.PodPhase, lbls map[string]string) *
 func fixture(t *testing.T) (*NodeMetricsREST, *PodMetricsREST) {
 	t.Helper()
 	nodeIdx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
-	podIdx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	podIdx := podindex.New(nil)
 	for _, n := range []*corev1.Node{
 		{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{"zone": "a"}}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "n2", Labels: map[string]string{"zone": "b"}}},
@@ -86,7 +88,7 @@ func fixture(t *testing.T) (*NodeMetricsREST, *PodMetricsREST) {
 			"n1/default/done": 7, "n1/kube-system/dns": 10,
 		},
 	}
-	return NewNodeMetricsREST(g, corelisters.NewNodeLister(nodeIdx)), NewPodMetricsREST(g, corelisters.NewPodLister(podIdx))
+	return NewNodeMetricsREST(g, corelisters.NewNodeLister(nodeIdx)), NewPodMetricsREST(g, podIdx)
 }
 
 func listOpts(t *testing.T, label, field string) *metainternalversion.ListOptions {

@@ -2,6 +2,7 @@
 // PodMetrics with get, list, label and field selectors and server-side tables.
 //
 // Objects are assembled on read: which nodes and pods exist (and their labels)
-// comes from informer listers, their usage from a MetricsGetter (the store). A
+// comes from the Node informer's lister and the pod index (package podindex),
+// their usage from a MetricsGetter (the store). A
 // node or pod without servable usage is absent from lists and NotFound on get.
 package api

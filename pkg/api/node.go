@@ -80,7 +80,7 @@ func (r *NodeMetricsREST) List(ctx context.Context, options *metainternalversion
 	sortNodes(nodes) // the lister's slice is ours to reorder
 	list := &metrics.NodeMetricsList{Items: make([]metrics.NodeMetrics, 0, len(nodes))}
 	for _, node := range nodes {
-		if !sel.matches(&node.ObjectMeta) {
+		if !sel.matches(node.Name, node.Namespace) {
 			continue
 		}
 		if m, ok := r.metricsFor(node); ok {

@@ -3,21 +3,21 @@ package api
 import (
 	"context"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/errors"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/metrics/pkg/apis/metrics"
+
+	"github.com/metrics-apiserver/metrics-apiserver/pkg/podindex"
 )
 
 // PodMetricsREST serves metrics.k8s.io pods.
 type PodMetricsREST struct {
 	getter MetricsGetter
-	pods   corelisters.PodLister
+	pods   PodLister
 }
 
 var (
@@ -31,7 +31,7 @@ var (
 )
 
 // NewPodMetricsREST returns the REST storage for PodMetrics.
-func NewPodMetricsREST(getter MetricsGetter, pods corelisters.PodLister) *PodMetricsREST {
+func NewPodMetricsREST(getter MetricsGetter, pods PodLister) *PodMetricsREST {
 	return &PodMetricsREST{getter: getter, pods: pods}
 }
 
@@ -57,8 +57,8 @@ func (r *PodMetricsREST) GetSingularName() string { return "podmetrics" }
 // Get implements rest.Getter.
 func (r *PodMetricsREST) Get(ctx context.Context, name string, _ *metav1.GetOptions) (runtime.Object, error) {
 	namespace := genericapirequest.NamespaceValue(ctx)
-	pod, err := r.pods.Pods(namespace).Get(name)
-	if err != nil {
+	pod, ok := r.pods.Get(namespace, name)
+	if !ok {
 		return nil, errors.NewNotFound(metrics.Resource("pods"), name)
 	}
 	m, ok := r.metricsFor(pod)
@@ -74,19 +74,12 @@ func (r *PodMetricsREST) List(ctx context.Context, options *metainternalversion.
 	if err != nil {
 		return nil, err
 	}
-	var pods []*corev1.Pod
-	if namespace := genericapirequest.NamespaceValue(ctx); namespace != "" {
-		pods, err = r.pods.Pods(namespace).List(sel.labels)
-	} else {
-		pods, err = r.pods.List(sel.labels)
-	}
-	if err != nil {
-		return nil, errors.NewInternalError(err)
-	}
-	sortPods(pods) // the lister's slice is ours to reorder
+	// sorted by namespace, then name: sorting the pointers before the
+	// metrics are built moves 8 bytes per swap instead of a PodMetrics
+	pods := r.pods.List(genericapirequest.NamespaceValue(ctx), sel.labels)
 	list := &metrics.PodMetricsList{Items: make([]metrics.PodMetrics, 0, len(pods))}
 	for _, pod := range pods {
-		if !sel.matches(&pod.ObjectMeta) {
+		if !sel.matches(pod.Name, pod.Namespace) {
 			continue
 		}
 		if m, ok := r.metricsFor(pod); ok {
@@ -96,17 +89,20 @@ func (r *PodMetricsREST) List(ctx context.Context, options *metainternalversion.
 	return list, nil
 }
 
-// metricsFor returns the pod's usage when it is servable: the pod is bound to a
-// node and has not terminated (a Pending pod whose sidecar already runs counts).
-func (r *PodMetricsREST) metricsFor(pod *corev1.Pod) (metrics.PodMetrics, bool) {
-	if pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-		return metrics.PodMetrics{}, false
-	}
-	m, ok := r.getter.PodMetrics(pod.Spec.NodeName, pod.Namespace, pod.Name)
+// metricsFor returns the pod's usage when the store has it. The index keeps
+// only servable pods: bound to a node and not terminated (a Pending pod
+// whose sidecar already runs counts).
+func (r *PodMetricsREST) metricsFor(pod *podindex.Pod) (metrics.PodMetrics, bool) {
+	m, ok := r.getter.PodMetrics(pod.NodeName(), pod.Namespace, pod.Name)
 	if !ok {
 		return m, false
 	}
-	m.ObjectMeta = objectMetaFor(&pod.ObjectMeta)
+	m.ObjectMeta = metav1.ObjectMeta{
+		Name:              pod.Name,
+		Namespace:         pod.Namespace,
+		Labels:            pod.Labels(), // shared and read-only, encoded before it could change
+		CreationTimestamp: pod.CreationTimestamp(),
+	}
 	return m, true
 }
 

@@ -8,8 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
-	corelisters "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/tools/cache"
+
+	"github.com/metrics-apiserver/metrics-apiserver/pkg/podindex"
 )
 
 // benchGetter serves every pod, like a store holding all of them.
@@ -17,7 +17,7 @@ type benchGetter struct{ fakeGetter }
 
 func newBenchPods(b *testing.B, nodes, podsPerNode int) *PodMetricsREST {
 	b.Helper()
-	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	idx := podindex.New(nil)
 	pods := map[string]int64{}
 	for n := 0; n < nodes; n++ {
 		node := fmt.Sprintf("node-%d", n)
@@ -33,7 +33,7 @@ func newBenchPods(b *testing.B, nodes, podsPerNode int) *PodMetricsREST {
 			pods[node+"/"+ns+"/"+name] = 100
 		}
 	}
-	return NewPodMetricsREST(benchGetter{fakeGetter{pods: pods}}, corelisters.NewPodLister(idx))
+	return NewPodMetricsREST(benchGetter{fakeGetter{pods: pods}}, idx)
 }
 
 // BenchmarkListAllPods lists every pod of every namespace through the REST

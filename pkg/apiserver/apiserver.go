@@ -40,7 +40,7 @@ type ExtraConfig struct {
 	Metrics api.MetricsGetter
 	// Nodes and Pods list the objects whose metrics are served.
 	Nodes corelisters.NodeLister
-	Pods  corelisters.PodLister
+	Pods  api.PodLister
 }
 
 // Config is the server's configuration. Call Complete before New.

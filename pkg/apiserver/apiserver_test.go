@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/metrics/pkg/apis/metrics"
 	"k8s.io/metrics/pkg/apis/metrics/v1beta1"
+
+	"github.com/metrics-apiserver/metrics-apiserver/pkg/podindex"
 )
 
 type oneOfEach struct{}
@@ -46,7 +48,7 @@ func (oneOfEach) PodMetrics(string, string, string) (metrics.PodMetrics, bool) {
 func newTestServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	nodes := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
-	pods := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	pods := podindex.New(nil)
 	if err := nodes.Add(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +61,7 @@ func newTestServer(t *testing.T) *httptest.Server {
 	generic.ExternalAddress = "127.0.0.1:443"
 	SetOpenAPI(generic, "test")
 	c := Config{Generic: generic, Extra: ExtraConfig{
-		Metrics: oneOfEach{}, Nodes: corelisters.NewNodeLister(nodes), Pods: corelisters.NewPodLister(pods)}}
+		Metrics: oneOfEach{}, Nodes: corelisters.NewNodeLister(nodes), Pods: pods}}
 	s, err := c.Complete().New()
 	if err != nil {
 		t.Fatal(err)

@@ -12,18 +12,23 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/metrics-apiserver/metrics-apiserver/pkg/kubelet"
+	"github.com/metrics-apiserver/metrics-apiserver/pkg/podindex"
 	"github.com/metrics-apiserver/metrics-apiserver/pkg/scraper"
 	"github.com/metrics-apiserver/metrics-apiserver/pkg/storage"
 )
 
-// syncedInformers returns started, synced node and pod informers of a fake cluster.
-func syncedInformers(t *testing.T) (cache.SharedIndexInformer, cache.SharedIndexInformer) {
+// syncedInformers returns a started, synced node informer of a fake cluster
+// and a pod index fed by a reflector from the same cluster, synced.
+func syncedInformers(t *testing.T) (cache.SharedIndexInformer, *podindex.Index) {
 	t.Helper()
-	factory := informers.NewSharedInformerFactory(fake.NewSimpleClientset(), 0)
-	nodes, pods := factory.Core().V1().Nodes().Informer(), factory.Core().V1().Pods().Informer()
+	client := fake.NewSimpleClientset()
+	factory := informers.NewSharedInformerFactory(client, 0)
+	nodes := factory.Core().V1().Nodes().Informer()
+	pods := podindex.New(nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	factory.Start(ctx.Done())
+	go newPodReflector(client, pods).RunWithContext(ctx)
 	if !cache.WaitForCacheSync(ctx.Done(), nodes.HasSynced, pods.HasSynced) {
 		t.Fatal("informers did not sync")
 	}
@@ -56,6 +61,10 @@ func TestReadinessNeedsSyncedInformersAndData(t *testing.T) {
 	s.nodes = unsynced
 	if err := s.checkData(nil); err == nil {
 		t.Fatal("ready before the node informer synced")
+	}
+	s.nodes, s.pods = nodes, podindex.New(nil)
+	if err := s.checkData(nil); err == nil {
+		t.Fatal("ready before the pod index synced")
 	}
 }
 

@@ -42,35 +42,13 @@ func TestTransformNodeKeepsOnlyWhatScrapingNeeds(t *testing.T) {
 	}
 }
 
-func TestTransformPod(t *testing.T) {
-	in := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", Labels: map[string]string{"app": "x"},
-			Annotations: map[string]string{"big": "y"}},
-		Spec:   corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "c"}}},
-		Status: corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{Name: "c"}}},
-	}
-	out, err := transformPod(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := out.(*corev1.Pod)
-	if p.Namespace != "ns" || p.Name != "p" || p.Labels["app"] != "x" || p.Spec.NodeName != "n1" || p.Status.Phase != corev1.PodPending {
-		t.Errorf("lost a needed field: %+v", p)
-	}
-	if p.Annotations != nil || p.Spec.Containers != nil || p.Status.ContainerStatuses != nil {
-		t.Errorf("kept what is not needed: %+v", p)
-	}
-}
-
 func TestTransformTombstoneAndUnknown(t *testing.T) {
 	tomb := cache.DeletedFinalStateUnknown{Key: "n1", Obj: &corev1.Node{}}
-	for _, transform := range []cache.TransformFunc{transformNode, transformPod} {
-		if out, err := transform(tomb); err != nil || out != any(tomb) {
-			t.Errorf("tombstone: %v %v", out, err)
-		}
-		if _, err := transform("not an object"); err == nil {
-			t.Error("unknown object accepted")
-		}
+	if out, err := transformNode(tomb); err != nil || out != any(tomb) {
+		t.Errorf("tombstone: %v %v", out, err)
+	}
+	if _, err := transformNode("not an object"); err == nil {
+		t.Error("unknown object accepted")
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/metrics-apiserver/metrics-apiserver/pkg/apiserver"
 	"github.com/metrics-apiserver/metrics-apiserver/pkg/kubelet"
+	"github.com/metrics-apiserver/metrics-apiserver/pkg/podindex"
 	"github.com/metrics-apiserver/metrics-apiserver/pkg/scraper"
 	"github.com/metrics-apiserver/metrics-apiserver/pkg/storage"
 )
@@ -41,8 +42,8 @@ type Config struct {
 type Server struct {
 	api            *apiserver.MetricsAPIServer
 	nodes          cache.SharedIndexInformer
-	pods           cache.SharedIndexInformer
-	startInformers func(stop <-chan struct{})
+	pods           *podindex.Index
+	startInformers func(ctx context.Context)
 	store          *storage.Store
 	scraper        *scraper.Scraper
 	resolution     time.Duration
@@ -51,10 +52,11 @@ type Server struct {
 
 // New wires the pipeline and installs the API group and health checks.
 func New(c Config) (*Server, error) {
-	nodeFactory, podFactory := newInformers(c.Kube, c.NodeSelector)
+	nodeFactory := newNodeInformers(c.Kube, c.NodeSelector)
 	nodes := nodeFactory.Core().V1().Nodes()
-	pods := podFactory.Core().V1().Pods()
 	store := storage.NewStore(c.Store)
+	pods := podindex.New(func(p *podindex.Pod) { store.ForgetPod(p.NodeName(), p.Namespace, p.Name) })
+	podReflector := newPodReflector(c.Kube, pods)
 	// the guard names each node for its kubelet's TLS, fails scrapes from a
 	// kubelet whose clock is off, and counts failing nodes by reason
 	guard := kubelet.NewGuard(c.Kubelet)
@@ -62,7 +64,7 @@ func New(c Config) (*Server, error) {
 
 	apiConfig := apiserver.Config{
 		Generic: c.APIServer,
-		Extra:   apiserver.ExtraConfig{Metrics: store, Nodes: nodes.Lister(), Pods: pods.Lister()},
+		Extra:   apiserver.ExtraConfig{Metrics: store, Nodes: nodes.Lister(), Pods: pods},
 	}
 	api, err := apiConfig.Complete().New()
 	if err != nil {
@@ -71,15 +73,15 @@ func New(c Config) (*Server, error) {
 	s := &Server{
 		api:        api,
 		nodes:      nodes.Informer(),
-		pods:       pods.Informer(),
+		pods:       pods,
 		store:      store,
 		scraper:    scrp,
 		resolution: c.Scraper.Resolution,
 		timeout:    c.Scraper.Timeout,
 	}
-	s.startInformers = func(stop <-chan struct{}) {
-		nodeFactory.Start(stop)
-		podFactory.Start(stop)
+	s.startInformers = func(ctx context.Context) {
+		nodeFactory.Start(ctx.Done())
+		go podReflector.RunWithContext(ctx)
 	}
 	if _, err := s.nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj interface{}) { scrp.AddOrUpdateNode(obj.(*corev1.Node)) },
@@ -88,15 +90,6 @@ func New(c Config) (*Server, error) {
 			if node, ok := tombstoneObject(obj).(*corev1.Node); ok {
 				scrp.DeleteNode(node.Name)
 				guard.Forget(node.Name)
-			}
-		},
-	}); err != nil {
-		return nil, err
-	}
-	if _, err := s.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		DeleteFunc: func(obj interface{}) {
-			if pod, ok := tombstoneObject(obj).(*corev1.Pod); ok && pod.Spec.NodeName != "" {
-				store.ForgetPod(pod.Spec.NodeName, pod.Namespace, pod.Name)
 			}
 		},
 	}); err != nil {
@@ -117,7 +110,7 @@ func New(c Config) (*Server, error) {
 
 // Run starts the informers and scrape loops and serves until ctx is done.
 func (s *Server) Run(ctx context.Context) error {
-	s.startInformers(ctx.Done())
+	s.startInformers(ctx)
 	go releaseAfterSync(ctx, s.nodes.HasSynced, s.pods.HasSynced)
 	go s.scraper.Run(ctx)
 	klog.InfoS("Starting metrics-apiserver", "resolution", s.resolution)
