@@ -4,6 +4,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
@@ -33,6 +34,7 @@ server for kubectl top, the HorizontalPodAutoscaler and the VerticalPodAutoscale
 			if errs := o.Validate(); len(errs) > 0 {
 				return utilerrors.NewAggregate(errs)
 			}
+			tuneGC(os.Getenv)
 			config, err := o.ServerConfig()
 			if err != nil {
 				return err
