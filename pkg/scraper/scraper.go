@@ -1,6 +1,10 @@
 // Package scraper runs one scrape loop per node. Each loop ticks at the metric
 // resolution with a stable phase offset derived from the node's name, so scrapes
 // are spread evenly over the interval and a node keeps its slot across restarts.
+// A loop is a timer (time.AfterFunc), not a goroutine: a goroutine exists only
+// while the node is being scraped (or waits for its turn), and the batch it
+// scrapes into comes from a pool for that scrape only, so an idle node costs its
+// Decoder's name table and a timer.
 // A node's result goes to the sink the moment it arrives: there is no barrier
 // waiting for the slowest node. A semaphore bounds how many scrapes run at once.
 package scraper
@@ -26,7 +30,8 @@ type Client interface {
 }
 
 // Sink receives every successful scrape (the store). StoreNode must copy what
-// it keeps: the batch is reused by the node's next scrape.
+// it keeps: once StoreNode returns, the batch goes back to a pool and is reused
+// by the next scrape of any node.
 type Sink interface {
 	StoreNode(b *storage.NodeBatch)
 	DeleteNode(node string)
@@ -94,7 +99,7 @@ func New(client Client, sink Sink, opts Options) *Scraper {
 }
 
 // Run starts the loops of known nodes and of nodes added later, and blocks
-// until ctx is done; then every loop has stopped.
+// until ctx is done; then every loop has stopped and no scrape is in flight.
 func (s *Scraper) Run(ctx context.Context) {
 	s.mu.Lock()
 	s.ctx = ctx
@@ -109,8 +114,10 @@ func (s *Scraper) Run(ctx context.Context) {
 		loops = append(loops, l)
 	}
 	s.mu.Unlock()
+	// A node added from now on is not started (ctx is done), so these are
+	// all the loops that can scrape.
 	for _, l := range loops {
-		<-l.done
+		l.stop()
 	}
 }
 
@@ -127,7 +134,6 @@ func (s *Scraper) AddOrUpdateNode(node *corev1.Node) {
 		scraper: s,
 		name:    node.Name,
 		decoder: kubelet.NewDecoder(),
-		done:    make(chan struct{}),
 	}
 	l.node.Store(node)
 	s.loops[node.Name] = l
@@ -145,10 +151,7 @@ func (s *Scraper) DeleteNode(name string) {
 	if !ok {
 		return
 	}
-	if l.cancel != nil {
-		l.cancel()
-		<-l.done
-	}
+	l.stop()
 	// after the loop stopped, so a scrape in flight cannot re-add the node
 	s.sink.DeleteNode(name)
 }
@@ -165,13 +168,23 @@ func (s *Scraper) LastProgress() time.Time {
 	return time.Unix(0, s.lastProgress.Load())
 }
 
+// startLocked starts l's loop; its first scrape is due at once. Called with
+// s.mu held, once Run has set s.ctx.
 func (s *Scraper) startLocked(l *nodeLoop) {
-	if l.cancel != nil {
+	if s.ctx.Err() != nil {
+		return // Run is stopping, or has returned
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cancel != nil || l.stopped {
 		return
 	}
-	ctx, cancel := context.WithCancel(s.ctx)
-	l.cancel = cancel
-	go l.run(ctx)
+	l.ctx, l.cancel = context.WithCancel(s.ctx)
+	l.offset = phaseOffset(l.name, s.opts.Resolution)
+	// A new node is scraped at once, then on its own slot of the grid: its
+	// first CPU rate is served within one resolution of its registration.
+	// l.mu is held until l.timer is set, which tick waits for.
+	l.timer = time.AfterFunc(0, l.tick)
 }
 
 // phaseOffset spreads nodes over the interval by a hash of their name.
@@ -191,14 +204,26 @@ func nextTick(now time.Time, resolution, offset time.Duration) time.Time {
 	return t
 }
 
+// nodeLoop is one node's scrape loop: a timer that runs tick, which scrapes
+// the node and sets the timer for the node's next slot. Ticks of one node
+// never overlap (the timer is set again only when a scrape has finished),
+// so the Decoder, lastReason and failing are used by one scrape at a time.
 type nodeLoop struct {
 	scraper *Scraper
 	name    string
 	node    atomic.Pointer[corev1.Node]
 	decoder *kubelet.Decoder
-	batch   storage.NodeBatch
-	cancel  context.CancelFunc
-	done    chan struct{}
+
+	mu      sync.Mutex
+	ctx     context.Context    // child of Run's; canceled by stop
+	cancel  context.CancelFunc // nil until started
+	offset  time.Duration      // the node's phase on the grid
+	timer   *time.Timer        // runs tick
+	stopped bool               // no tick scrapes any more
+	// inflight counts ticks that passed the stopped check; stop waits for
+	// them. Add happens with mu held and stopped false, so never after stop
+	// started waiting.
+	inflight sync.WaitGroup
 
 	// lastReason is the outcome of the previous scrape ("" when it succeeded),
 	// so a failing node is logged when its state changes, not every cycle.
@@ -206,23 +231,54 @@ type nodeLoop struct {
 	failing    bool
 }
 
-func (l *nodeLoop) run(ctx context.Context) {
-	defer close(l.done)
-	s := l.scraper
-	offset := phaseOffset(l.name, s.opts.Resolution)
-	// A new node is scraped at once, then on its own slot of the grid: its
-	// first CPU rate is served within one resolution of its registration.
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		l.scrapeOnce(ctx)
-		timer.Reset(nextTick(s.opts.Now(), s.opts.Resolution, offset).Sub(s.opts.Now()))
+// tick runs on the timer's goroutine: one scrape, then the timer is set for
+// the node's next slot.
+func (l *nodeLoop) tick() {
+	l.mu.Lock()
+	if l.stopped || l.ctx.Err() != nil {
+		l.mu.Unlock()
+		return
 	}
+	l.inflight.Add(1)
+	ctx := l.ctx
+	l.mu.Unlock()
+	defer l.inflight.Done()
+
+	l.scrapeOnce(ctx)
+
+	s := l.scraper
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.stopped && ctx.Err() == nil {
+		now := s.opts.Now()
+		l.timer.Reset(nextTick(now, s.opts.Resolution, l.offset).Sub(now))
+	}
+}
+
+// stop ends the loop: no scrape starts after it, a scrape in flight is
+// canceled, and stop returns once it has finished (and stored, if it got
+// that far). Safe to call more than once, and on a loop never started.
+func (l *nodeLoop) stop() {
+	l.mu.Lock()
+	l.stopped = true
+	if l.cancel != nil {
+		l.cancel()
+		l.timer.Stop()
+	}
+	l.mu.Unlock()
+	l.inflight.Wait()
+}
+
+// batchPool holds the batches scrapes decode into: a node holds none between
+// scrapes.
+var batchPool = sync.Pool{New: func() any { return new(storage.NodeBatch) }}
+
+// putBatch empties b, names included (they belong to one node's decoder),
+// and returns it to the pool.
+func putBatch(b *storage.NodeBatch) {
+	clear(b.Containers[:cap(b.Containers)])
+	b.Reset("")
+	batchPool.Put(b)
 }
 
 func (l *nodeLoop) scrapeOnce(ctx context.Context) {
@@ -234,11 +290,14 @@ func (l *nodeLoop) scrapeOnce(ctx context.Context) {
 	}
 	defer func() { <-s.sem }()
 
+	b := batchPool.Get().(*storage.NodeBatch)
+	defer putBatch(b) // after StoreNode, which copies what it keeps
+
 	node := l.node.Load()
 	start := s.opts.Now()
 	sctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	sctx, span := s.startScrapeSpan(sctx)
-	info, err := s.client.Scrape(sctx, node, l.decoder, &l.batch)
+	info, err := s.client.Scrape(sctx, node, l.decoder, b)
 	cancel()
 	elapsed := s.opts.Now().Sub(start)
 	s.lastProgress.Store(s.opts.Now().UnixNano())
@@ -253,8 +312,8 @@ func (l *nodeLoop) scrapeOnce(ctx context.Context) {
 	observeScrape(reason, elapsed, info)
 	l.logTransition(node, reason, err, info)
 	if err == nil {
-		s.noteNewestSample(&l.batch)
-		s.sink.StoreNode(&l.batch)
+		s.noteNewestSample(b)
+		s.sink.StoreNode(b)
 	}
 }
 

@@ -43,8 +43,9 @@ type ContainerPoint struct {
 	Point
 }
 
-// NodeBatch is everything one scrape of one kubelet produced. The scraper reuses a
-// batch across scrapes of the same node; the store copies what it keeps.
+// NodeBatch is everything one scrape of one kubelet produced. The scraper takes
+// a batch from a pool for one scrape and returns it afterwards (any node's next
+// scrape may reuse it); the store copies what it keeps.
 type NodeBatch struct {
 	// Node is the node's name.
 	Node string
