@@ -8,11 +8,22 @@ you may not use this file except in compliance with the License.
 package kubelet
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"log"
 	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/metrics-apiserver/metrics-apiserver/pkg/storage"
 )
@@ -109,6 +120,9 @@ func TestRenderedPayloadDecodes(t *testing.T) {
 // TestDecodeDoesNotAllocate: after a warm-up, decoding the same node's payload
 // into a reused batch allocates nothing.
 func TestDecodeDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the decode scratch comes from a sync.Pool, which drops items at random under -race")
+	}
 	body := renderPayload(110, 2)
 	d := NewDecoder()
 	var b storage.NodeBatch
@@ -157,6 +171,100 @@ func BenchmarkDecodeFixture(b *testing.B) {
 		batch.Reset("worker-1")
 		if err := d.Decode(body, received, &batch); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// memoryKubelet is a RoundTripper that answers every request at once with a
+// 200 and a gzipped body, the way a kubelet does when gzip is accepted, without
+// a network or a transport in between.
+type memoryKubelet struct{ gz []byte }
+
+func (m *memoryKubelet) RoundTrip(r *http.Request) (*http.Response, error) {
+	return &http.Response{
+		StatusCode:    http.StatusOK,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        http.Header{"Content-Encoding": {"gzip"}, "Content-Type": {"text/plain; version=0.0.4"}},
+		Body:          io.NopCloser(bytes.NewReader(m.gz)),
+		ContentLength: int64(len(m.gz)),
+		Request:       r,
+	}, nil
+}
+
+// BenchmarkScrape scrapes one node again and again into a reused Decoder and
+// batch (the scraper's steady state), the kubelet answering gzipped. With
+// "memory" the answer comes from an in-memory RoundTripper, so only the
+// client's own work counts; with "h1" and "h2" from an httptest TLS server on
+// loopback, over a keep-alive net/http transport (HTTP/1.1, or HTTP/2 as in
+// production), and the server's allocations count too.
+//
+//	go test -run '^$' -bench Scrape -benchmem -count 6 ./pkg/kubelet
+func BenchmarkScrape(b *testing.B) {
+	payloads := []struct {
+		name string
+		body []byte
+	}{
+		{"fixture", readFixture(b, "metrics_resource_1.txt")}, // 7 containers, 6.7 KB
+		{"pods=30", renderPayload(30, 2)},                     // 60 containers, ~35 KB
+	}
+	for _, p := range payloads {
+		gz := gzipped(b, p.body)
+		for _, tr := range []string{"memory", "h1", "h2"} {
+			b.Run(p.name+"/"+tr, func(b *testing.B) {
+				o := ClientOptions{DefaultPort: 10250}
+				var proto atomic.Int32 // HTTP major version the server saw
+				if tr == "memory" {
+					o.Transport = &memoryKubelet{gz: gz}
+				} else {
+					srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						proto.Store(int32(r.ProtoMajor))
+						w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+						if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+							w.Header().Set("Content-Encoding", "gzip")
+							w.Write(gz)
+							return
+						}
+						w.Write(p.body)
+					}))
+					srv.EnableHTTP2 = tr == "h2"
+					srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+					srv.StartTLS()
+					defer srv.Close()
+					_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+					o.DefaultPort, _ = strconv.Atoi(port)
+					o.Transport = srv.Client().Transport
+				}
+				c, err := NewClient(o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n := &corev1.Node{
+					ObjectMeta: metav1.ObjectMeta{Name: "worker-1"},
+					Status:     corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}}},
+				}
+				d := NewDecoder()
+				var batch storage.NodeBatch
+				scrape := func() {
+					info, err := c.Scrape(context.Background(), n, d, &batch)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if info.Bytes != int64(len(p.body)) {
+						b.Fatalf("read %d bytes, want %d", info.Bytes, len(p.body))
+					}
+				}
+				scrape() // warm up: connection, name table, pools
+				if want := map[string]int32{"h1": 1, "h2": 2}[tr]; proto.Load() != want {
+					b.Fatalf("server saw HTTP/%d, want HTTP/%d", proto.Load(), want)
+				}
+				b.SetBytes(int64(len(p.body)))
+				b.ReportAllocs()
+				for b.Loop() {
+					scrape()
+				}
+			})
 		}
 	}
 }

@@ -8,6 +8,7 @@ you may not use this file except in compliance with the License.
 package kubelet
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -156,7 +157,7 @@ type ClientOptions struct {
 }
 
 // Client scrapes kubelets. It is safe for concurrent use by any number of nodes;
-// each node brings its own Decoder and NodeBatch.
+// each scrape brings the node's Decoder and a NodeBatch.
 type Client struct {
 	http         *http.Client
 	port         int
@@ -262,8 +263,11 @@ func (c *Client) Scrape(ctx context.Context, node *corev1.Node, d *Decoder, b *s
 			return info, &ScrapeError{Reason: ReasonInvalidPath, Address: addr, Err: err}
 		}
 		// Exactly */*: some kubelet simulators answer 406 to anything else.
-		// Accept-Encoding is left to the transport so it decompresses gzip itself.
 		req.Header.Set("Accept", "*/*")
+		// Asked for here rather than by the transport, so the transport hands
+		// the body over compressed and readBody decompresses it with pooled
+		// readers (a transport allocates a bufio.Reader per response).
+		req.Header.Set("Accept-Encoding", "gzip")
 		resp, err = c.http.Do(req)
 		if err == nil {
 			break
@@ -320,22 +324,55 @@ func (c *Client) Scrape(ctx context.Context, node *corev1.Node, d *Decoder, b *s
 
 var errBodyTooLarge = errors.New("response body too large")
 
-// readBody reads the whole body into buf, never more than maxBody+1 bytes.
-func (c *Client) readBody(resp *http.Response, buf *bytes.Buffer) (int64, error) {
-	if resp.ContentLength > c.maxBody {
-		return 0, fmt.Errorf("%w: Content-Length %d over the cap of %d bytes", errBodyTooLarge, resp.ContentLength, c.maxBody)
+// gunzipper decompresses one response body at a time. It is pooled with its
+// buffers: the flate window and tables, and the bufio.Reader under them, which
+// also spares gzip.Reader.Reset from allocating one of its own.
+type gunzipper struct {
+	br bufio.Reader
+	zr gzip.Reader
+}
+
+var gunzipPool = sync.Pool{New: func() any { return new(gunzipper) }}
+
+// reset starts decompressing r: it reads the gzip header.
+func (g *gunzipper) reset(r io.Reader) (io.Reader, error) {
+	g.br.Reset(r)
+	if err := g.zr.Reset(&g.br); err != nil {
+		return nil, err
 	}
+	return &g.zr, nil
+}
+
+// release drops the body and puts g back in the pool.
+func (g *gunzipper) release() {
+	g.br.Reset(nil)
+	gunzipPool.Put(g)
+}
+
+// readBody reads the whole body into buf, decompressing a gzip body; it never
+// reads more than maxBody+1 (decompressed) bytes.
+func (c *Client) readBody(resp *http.Response, buf *bytes.Buffer) (int64, error) {
 	var body io.Reader = resp.Body
+	// We asked for gzip ourselves, so the transport left the body as it came
+	// (Uncompressed is false), whether the kubelet gzipped it or not. A body
+	// the transport did decompress has lost its Content-Encoding.
 	if !resp.Uncompressed && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
-		// The transport did not ask for gzip (compression disabled), yet got it.
-		zr, err := gzip.NewReader(resp.Body)
+		// Content-Length is the compressed size: only the decompressed
+		// bytes are held to the cap, as they are read.
+		g := gunzipPool.Get().(*gunzipper)
+		defer g.release()
+		zr, err := g.reset(resp.Body)
 		if err != nil {
 			return 0, fmt.Errorf("gzip body: %w", err)
 		}
-		defer zr.Close()
 		body = zr
-	} else if resp.ContentLength > 0 {
-		buf.Grow(int(resp.ContentLength))
+	} else {
+		if resp.ContentLength > c.maxBody {
+			return 0, fmt.Errorf("%w: Content-Length %d over the cap of %d bytes", errBodyTooLarge, resp.ContentLength, c.maxBody)
+		}
+		if resp.ContentLength > 0 {
+			buf.Grow(int(resp.ContentLength))
+		}
 	}
 	n, err := buf.ReadFrom(io.LimitReader(body, c.maxBody+1))
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -126,7 +127,7 @@ func internalIP(a string) corev1.NodeAddress {
 	return corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: a}
 }
 
-func gzipped(t *testing.T, b []byte) []byte {
+func gzipped(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
@@ -170,6 +171,22 @@ func TestScrapeResponses(t *testing.T) {
 	gz := gzipped(t, fixture)
 	corrupt := bytes.Clone(gz)
 	corrupt[len(corrupt)-6] ^= 0xff // CRC-32 in the trailer
+	// A body of exactly 10,000 bytes that gzip cannot shrink: its compressed
+	// Content-Length is over a 10,000-byte cap, and only the decompressed
+	// size counts.
+	incompressible := make([]byte, 10_000)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range incompressible {
+		if incompressible[i] = byte(rng.UintN(256)); incompressible[i] == '\n' {
+			incompressible[i] = 'x'
+		}
+	}
+	copy(incompressible, "# ")
+	incompressible[len(incompressible)-1] = '\n'
+	var stored bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&stored, gzip.NoCompression)
+	zw.Write(incompressible)
+	zw.Close()
 
 	tests := []struct {
 		name       string
@@ -214,6 +231,53 @@ func TestScrapeResponses(t *testing.T) {
 			},
 			containers: 7,
 			bytes:      int64(len(fixture)),
+		},
+		{
+			name: "identity despite our gzip ask",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("Accept-Encoding") != "gzip" {
+					http.Error(w, "expected gzip to be accepted", http.StatusBadRequest)
+					return
+				}
+				w.Write(fixture)
+			},
+			containers: 7,
+			bytes:      int64(len(fixture)),
+		},
+		{
+			name: "gzip, Content-Encoding in upper case",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Encoding", "GZIP")
+				w.Write(gz)
+			},
+			containers: 7,
+			bytes:      int64(len(fixture)),
+		},
+		{
+			name: "gzip, Content-Encoding in mixed case",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Encoding", "GZip")
+				w.Write(gz)
+			},
+			containers: 7,
+			bytes:      int64(len(fixture)),
+		},
+		{
+			// not a gzip stream (with Content-Length: 0 the transports
+			// did not decompress it either)
+			name: "gzip, empty body",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Encoding", "gzip")
+			},
+			reason: ReasonReadBody,
+		},
+		{
+			name: "gzip, not gzip data",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Encoding", "gzip")
+				w.Write(fixture)
+			},
+			reason: ReasonReadBody,
 		},
 		{
 			name: "truncated gzip",
@@ -306,6 +370,19 @@ func TestScrapeResponses(t *testing.T) {
 			reason:  ReasonBodyTooLarge,
 		},
 		{
+			name: "gzip, compressed over the cap, decompressed exactly at it",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				if stored.Len() <= 10_000 {
+					http.Error(w, "test body compressed", http.StatusInternalServerError)
+					return
+				}
+				w.Header().Set("Content-Encoding", "gzip")
+				w.Write(stored.Bytes())
+			},
+			maxBody: 10_000,
+			bytes:   10_000,
+		},
+		{
 			name:    "body exactly at the cap",
 			handler: func(w http.ResponseWriter, r *http.Request) { w.Write(big[:10_000]) },
 			maxBody: 10_000,
@@ -382,15 +459,16 @@ func TestScrapeResponses(t *testing.T) {
 	}
 }
 
-// TestScrapeUnrequestedGzip: a transport with compression disabled does not
-// decompress, so the client does when the kubelet gzips anyway.
-func TestScrapeUnrequestedGzip(t *testing.T) {
+// TestScrapeGzipWithoutTransportCompression: the client asks for gzip itself
+// and decompresses, so a transport with compression disabled (which neither
+// asks nor decompresses) changes nothing.
+func TestScrapeGzipWithoutTransportCompression(t *testing.T) {
 	fixture := readFixture(t, "metrics_resource_1.txt")
 	gz := gzipped(t, fixture)
 	var cut atomic.Bool
 	k := newKubelet(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Accept-Encoding") != "" {
-			http.Error(w, "unexpected Accept-Encoding", http.StatusBadRequest)
+		if r.Header.Get("Accept-Encoding") != "gzip" {
+			http.Error(w, "want Accept-Encoding: gzip", http.StatusBadRequest)
 			return
 		}
 		w.Header().Set("Content-Encoding", "gzip")
@@ -435,6 +513,48 @@ func TestScrapeReusesConnections(t *testing.T) {
 	}
 	if n := k.conns.Load(); n != 1 {
 		t.Errorf("4 scrapes used %d connections, want 1", n)
+	}
+}
+
+// TestScrapeGzipReusesConnections: decompressing ourselves still reads each
+// body to its end, so the connection is kept, over HTTP/1.1 and HTTP/2.
+func TestScrapeGzipReusesConnections(t *testing.T) {
+	fixture := readFixture(t, "metrics_resource_1.txt")
+	gz := gzipped(t, fixture)
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("h2=%v", h2), func(t *testing.T) {
+			var proto atomic.Int32
+			k := &kubeletServer{done: make(chan struct{})}
+			k.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				proto.Store(int32(r.ProtoMajor))
+				w.Header().Set("Content-Encoding", "gzip")
+				w.Write(gz)
+			}))
+			k.EnableHTTP2 = h2
+			k.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					k.conns.Add(1)
+				}
+			}
+			k.StartTLS()
+			t.Cleanup(k.Close)
+			_, p, _ := net.SplitHostPort(k.Listener.Addr().String())
+			k.port, _ = strconv.Atoi(p)
+			c := k.client(t, nil)
+			d := NewDecoder()
+			var b storage.NodeBatch
+			for i := range 4 {
+				if info, err := c.Scrape(context.Background(), node(internalIP("127.0.0.1")), d, &b); err != nil || info.Bytes != int64(len(fixture)) {
+					t.Fatalf("scrape %d: %v, %+v", i, err, info)
+				}
+			}
+			if want := map[bool]int32{false: 1, true: 2}[h2]; proto.Load() != want {
+				t.Errorf("served HTTP/%d, want HTTP/%d", proto.Load(), want)
+			}
+			if n := k.conns.Load(); n != 1 {
+				t.Errorf("4 scrapes used %d connections, want 1", n)
+			}
+		})
 	}
 }
 

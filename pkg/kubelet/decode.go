@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -120,8 +121,27 @@ type internedName struct {
 	gen uint32 // last decode that used the name
 }
 
+// decodeScratch is what one Decode needs only while it runs. It comes from
+// scratchPool and goes back empty, so a Decoder holds none of it between
+// scrapes and the pool's few scratches serve every node.
+type decodeScratch struct {
+	index   map[containerKey]int32 // key -> index in batch.Containers
+	state   []containerState       // parallel to the new batch entries
+	unquote []byte                 // unescaped label value
+}
+
+// maxPooledUnquote bounds the unescaping buffer kept in the pool.
+const maxPooledUnquote = 4 << 10
+
+var scratchPool = sync.Pool{New: func() any {
+	return &decodeScratch{index: make(map[containerKey]int32)}
+}}
+
 // Decoder decodes one node's payloads. It keeps that node's interned names between
 // scrapes, so it is not safe for concurrent use: one Decoder per node.
+// Between decodes it holds nothing else of size: the per-decode scratch
+// (container index, bookkeeping, unescaping buffer) is taken from a pool shared
+// by all decoders for the duration of one Decode.
 //
 // See the package documentation for the format accepted and the decoding rules.
 type Decoder struct {
@@ -129,9 +149,7 @@ type Decoder struct {
 	gen   uint32
 	used  int // names marked with gen
 
-	index   map[containerKey]int32 // per decode: key -> index in batch.Containers
-	state   []containerState       // per decode, parallel to the new batch entries
-	scratch []byte                 // unescaped label value
+	sc *decodeScratch // only during Decode, else nil
 
 	nodeSeen   uint16
 	nodeRank   uint8
@@ -143,10 +161,7 @@ type Decoder struct {
 
 // NewDecoder returns a Decoder with an empty name table.
 func NewDecoder() *Decoder {
-	return &Decoder{
-		names: make(map[string]*internedName),
-		index: make(map[containerKey]int32),
-	}
+	return &Decoder{names: make(map[string]*internedName)}
 }
 
 // RejectedSamples returns how many samples of the last Decode were dropped because
@@ -174,11 +189,8 @@ func (d *Decoder) Decode(body []byte, receivedAt time.Time, b *storage.NodeBatch
 	if d.names == nil {
 		d.names = make(map[string]*internedName)
 	}
-	if d.index == nil {
-		d.index = make(map[containerKey]int32)
-	}
-	clear(d.index)
-	d.state = d.state[:0]
+	d.sc = scratchPool.Get().(*decodeScratch)
+	defer d.putScratch()
 	d.gen++
 	d.used = 0
 	d.nodeSeen, d.nodeRank = 0, rankNone
@@ -211,6 +223,20 @@ func (d *Decoder) Decode(body []byte, receivedAt time.Time, b *storage.NodeBatch
 	}
 	d.pruneNames()
 	return nil
+}
+
+// putScratch empties the decode scratch (the index refers to this node's
+// names) and gives it back to the pool.
+func (d *Decoder) putScratch() {
+	sc := d.sc
+	d.sc = nil
+	clear(sc.index)
+	sc.state = sc.state[:0]
+	sc.unquote = sc.unquote[:0]
+	if cap(sc.unquote) > maxPooledUnquote {
+		sc.unquote = nil // one huge label value must not stay in the pool
+	}
+	scratchPool.Put(sc)
 }
 
 // pruneNames forgets names the last decode did not use once they outnumber the
@@ -562,19 +588,20 @@ func (d *Decoder) containerSample(fam family, l *labelRefs, val number, ts int64
 		return "container label is not valid UTF-8"
 	}
 
-	idx, found := d.index[key]
+	sc := d.sc
+	idx, found := sc.index[key]
 	if !found {
 		idx = int32(len(b.Containers))
-		d.index[key] = idx
+		sc.index[key] = idx
 		b.Containers = append(b.Containers, storage.ContainerPoint{
 			Namespace: key.namespace,
 			Pod:       key.pod,
 			Container: key.container,
 			Point:     storage.Point{Timestamp: d.receivedAt},
 		})
-		d.state = append(d.state, containerState{})
+		sc.state = append(sc.state, containerState{})
 	}
-	st := &d.state[int(idx)-d.first]
+	st := &sc.state[int(idx)-d.first]
 	bit := uint16(1) << fam
 	if st.seen&bit != 0 {
 		return "duplicate sample of " + fam.String()
@@ -624,8 +651,8 @@ func (d *Decoder) containerSample(fam family, l *labelRefs, val number, ts int64
 // when needed. It reports false when the value is not valid UTF-8.
 func (d *Decoder) internLabel(raw []byte, escaped bool) (string, bool) {
 	if escaped {
-		d.scratch = unescapeLabel(d.scratch[:0], raw)
-		raw = d.scratch
+		d.sc.unquote = unescapeLabel(d.sc.unquote[:0], raw)
+		raw = d.sc.unquote
 	}
 	if e, ok := d.names[string(raw)]; ok {
 		if e.gen != d.gen {

@@ -520,6 +520,52 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
+// TestDecodeKeepsNoScratch: between decodes a Decoder holds only its name
+// table; the per-decode scratch goes back to the pool empty, after a
+// successful decode and after a failed one, and the next Decoder to take it
+// (another node) starts from an empty index.
+func TestDecodeKeepsNoScratch(t *testing.T) {
+	d := NewDecoder()
+	var b storage.NodeBatch
+	b.Reset("worker-1")
+	body := readFixture(t, "metrics_resource_1.txt")
+	if err := d.Decode(body, received, &b); err != nil {
+		t.Fatal(err)
+	}
+	if d.sc != nil {
+		t.Errorf("after a decode the Decoder holds its scratch")
+	}
+	if d.InternedNames() == 0 {
+		t.Errorf("the name table was dropped")
+	}
+	if err := d.Decode([]byte("container_cpu_usage_seconds_total"+lbl+" 1\nbroken line\n"), received, &b); err == nil {
+		t.Fatal("bad payload decoded")
+	}
+	if d.sc != nil {
+		t.Errorf("after a failed decode the Decoder holds its scratch")
+	}
+	for range 4 {
+		sc := scratchPool.Get().(*decodeScratch)
+		if len(sc.index) != 0 || len(sc.state) != 0 || len(sc.unquote) != 0 {
+			t.Errorf("pooled scratch not empty: %d keys, %d states, %d bytes", len(sc.index), len(sc.state), len(sc.unquote))
+		}
+		defer scratchPool.Put(sc)
+	}
+
+	// Another node's decoder, with a container the first node also had: it
+	// must not see the first node's index.
+	first := b.Containers[0]
+	var b2 storage.NodeBatch
+	b2.Reset("worker-2")
+	line := fmt.Sprintf("container_cpu_usage_seconds_total{container=%q,namespace=%q,pod=%q} 2\n", first.Container, first.Namespace, first.Pod)
+	if err := NewDecoder().Decode([]byte(line), received, &b2); err != nil {
+		t.Fatal(err)
+	}
+	if len(b2.Containers) != 1 || b2.Containers[0].CPUNanoSeconds != 2e9 {
+		t.Errorf("second node decoded %+v", b2.Containers)
+	}
+}
+
 func TestDecodeNilBatch(t *testing.T) {
 	err := NewDecoder().Decode([]byte("node_cpu_usage_seconds_total 1\n"), received, nil)
 	var de *DecodeError

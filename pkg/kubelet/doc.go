@@ -60,5 +60,7 @@ you may not use this file except in compliance with the License.
 // Names (namespace, pod, container) are interned per Decoder: equal names share
 // memory across scrapes of the node, and the batch never refers to the payload.
 // Names not used by the latest decode are forgotten once they outnumber the ones in
-// use. A Decoder is for one node and one goroutine at a time.
+// use. Between decodes a Decoder holds only that name table: the scratch one decode
+// needs (container index, per-container bookkeeping) comes from a pool shared by all
+// Decoders. A Decoder is for one node and one goroutine at a time.
 package kubelet
