@@ -187,11 +187,22 @@ func (s *Scraper) startLocked(l *nodeLoop) {
 	l.timer = time.AfterFunc(0, l.tick)
 }
 
-// phaseOffset spreads nodes over the interval by a hash of their name.
+// slotWidth is the grid nodes' phase offsets are placed on. Nodes sharing a
+// slot are scraped in one burst, so an otherwise idle process wakes once per
+// slot instead of once per node (at 1,000 nodes and 15 s, about 17 nodes per
+// slot); 60 slots per 15 s still spread the load evenly.
+const slotWidth = 250 * time.Millisecond
+
+// phaseOffset spreads nodes over the interval by a hash of their name, on
+// slots of slotWidth.
 func phaseOffset(name string, resolution time.Duration) time.Duration {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(name))
-	return time.Duration(h.Sum64() % uint64(resolution))
+	slots := uint64(resolution / slotWidth)
+	if slots < 2 {
+		return time.Duration(h.Sum64() % uint64(resolution))
+	}
+	return time.Duration(h.Sum64()%slots) * slotWidth
 }
 
 // nextTick returns the first instant after now on the node's grid

@@ -3,6 +3,7 @@ package scraper
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +26,26 @@ func TestPhaseOffsetAndNextTick(t *testing.T) {
 		if off != phaseOffset(name, res) {
 			t.Errorf("%s: offset not stable", name)
 		}
+		if off%slotWidth != 0 {
+			t.Errorf("%s: offset %s not on the %s slot grid", name, off, slotWidth)
+		}
+	}
+	// 1,000 nodes use (nearly) every slot, none much more than its share
+	perSlot := map[time.Duration]int{}
+	for i := range 1000 {
+		perSlot[phaseOffset(fmt.Sprintf("node-%d", i), res)]++
+	}
+	if slots := int(res / slotWidth); len(perSlot) < slots*9/10 {
+		t.Errorf("1,000 nodes on %d of %d slots", len(perSlot), slots)
+	}
+	for off, n := range perSlot {
+		if n > 3*1000/int(res/slotWidth) {
+			t.Errorf("slot %s has %d nodes", off, n)
+		}
+	}
+	// a resolution shorter than two slots is not quantized
+	if off := phaseOffset("node-1", 300*time.Millisecond); off < 0 || off >= 300*time.Millisecond {
+		t.Errorf("short resolution: offset %s", off)
 	}
 	tests := []struct {
 		name   string
