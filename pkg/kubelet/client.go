@@ -154,6 +154,9 @@ type ClientOptions struct {
 	Timeout time.Duration
 	// MaxBodyBytes caps the (decompressed) body; 0 means 10 MiB.
 	MaxBodyBytes int64
+	// DisableCompression asks kubelets for an uncompressed body (a
+	// kubeconfig's disable-compression); a gzip body is still decompressed.
+	DisableCompression bool
 }
 
 // Client scrapes kubelets. It is safe for concurrent use by any number of nodes;
@@ -165,6 +168,7 @@ type Client struct {
 	addressTypes []corev1.NodeAddressType
 	timeout      time.Duration
 	maxBody      int64
+	noGzip       bool
 }
 
 // NewClient checks o, fills in defaults and returns a Client.
@@ -210,6 +214,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 		addressTypes: append([]corev1.NodeAddressType(nil), o.AddressTypes...),
 		timeout:      o.Timeout,
 		maxBody:      o.MaxBodyBytes,
+		noGzip:       o.DisableCompression,
 	}, nil
 }
 
@@ -267,7 +272,9 @@ func (c *Client) Scrape(ctx context.Context, node *corev1.Node, d *Decoder, b *s
 		// Asked for here rather than by the transport, so the transport hands
 		// the body over compressed and readBody decompresses it with pooled
 		// readers (a transport allocates a bufio.Reader per response).
-		req.Header.Set("Accept-Encoding", "gzip")
+		if !c.noGzip {
+			req.Header.Set("Accept-Encoding", "gzip")
+		}
 		resp, err = c.http.Do(req)
 		if err == nil {
 			break

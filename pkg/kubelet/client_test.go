@@ -492,6 +492,31 @@ func TestScrapeGzipWithoutTransportCompression(t *testing.T) {
 	}
 }
 
+// TestScrapeDisableCompression: with DisableCompression (a kubeconfig's
+// disable-compression) the request asks for no gzip; a kubelet that gzips
+// anyway is still decoded.
+func TestScrapeDisableCompression(t *testing.T) {
+	fixture := readFixture(t, "metrics_resource_1.txt")
+	gz := gzipped(t, fixture)
+	var asked atomic.Value
+	k := newKubelet(t, func(w http.ResponseWriter, r *http.Request) {
+		asked.Store(r.Header.Get("Accept-Encoding"))
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Write(gz)
+	})
+	tr := k.transport(nil)
+	tr.DisableCompression = true // as client-go builds it from the same kubeconfig
+	c := k.client(t, func(o *ClientOptions) { o.Transport = tr; o.DisableCompression = true })
+	var b storage.NodeBatch
+	info, err := c.Scrape(context.Background(), node(internalIP("127.0.0.1")), NewDecoder(), &b)
+	if err != nil || len(b.Containers) != 7 || info.Bytes != int64(len(fixture)) {
+		t.Fatalf("err=%v containers=%d info=%+v", err, len(b.Containers), info)
+	}
+	if got := asked.Load(); got != "" {
+		t.Errorf("Accept-Encoding = %q, want none", got)
+	}
+}
+
 func TestScrapeReusesConnections(t *testing.T) {
 	fixture := readFixture(t, "metrics_resource_1.txt")
 	var fail atomic.Bool

@@ -139,5 +139,7 @@ func (o *KubeletOptions) Client(base *rest.Config, tp trace.TracerProvider) (*ku
 		AddressTypes:      types,
 		Timeout:           o.RequestTimeout,
 		MaxBodyBytes:      o.MaxBodyBytes,
+		// the kubeconfig's disable-compression
+		DisableCompression: c.DisableCompression,
 	})
 }
