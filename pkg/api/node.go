@@ -95,7 +95,7 @@ func (r *NodeMetricsREST) metricsFor(node *corev1.Node) (metrics.NodeMetrics, bo
 	if !ok {
 		return m, false
 	}
-	m.ObjectMeta = objectMetaFor(&node.ObjectMeta)
+	m.ObjectMeta = objectMetaFor(node.Name, node.Namespace, node.Labels, node.CreationTimestamp)
 	return m, true
 }
 

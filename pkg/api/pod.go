@@ -97,12 +97,7 @@ func (r *PodMetricsREST) metricsFor(pod *podindex.Pod) (metrics.PodMetrics, bool
 	if !ok {
 		return m, false
 	}
-	m.ObjectMeta = metav1.ObjectMeta{
-		Name:              pod.Name,
-		Namespace:         pod.Namespace,
-		Labels:            pod.Labels(), // shared and read-only, encoded before it could change
-		CreationTimestamp: pod.CreationTimestamp(),
-	}
+	m.ObjectMeta = objectMetaFor(pod.Name, pod.Namespace, pod.Labels(), pod.CreationTimestamp())
 	return m, true
 }
 

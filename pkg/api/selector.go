@@ -47,16 +47,11 @@ func (s selector) matches(name, namespace string) bool {
 	return s.fields.Matches(fields.Set{"metadata.name": name, "metadata.namespace": namespace})
 }
 
-// objectMetaFor copies what a metrics object shows of the object it measures.
-// Labels are shared, not copied: informer objects are read-only and the
-// response is encoded before the informer could replace them.
-func objectMetaFor(meta *metav1.ObjectMeta) metav1.ObjectMeta {
-	return metav1.ObjectMeta{
-		Name:              meta.Name,
-		Namespace:         meta.Namespace,
-		Labels:            meta.Labels,
-		CreationTimestamp: meta.CreationTimestamp,
-	}
+// objectMetaFor is what a metrics object shows of the object it measures.
+// Labels are shared, not copied: informer and index objects are read-only
+// and the response is encoded before they could be replaced.
+func objectMetaFor(name, namespace string, labels map[string]string, created metav1.Time) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: labels, CreationTimestamp: created}
 }
 
 // sortNodes orders nodes by name. Sorting the lister's pointers before the

@@ -18,8 +18,8 @@ package podindex
 
 import (
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,7 +73,6 @@ type Index struct {
 	mu         sync.RWMutex
 	namespaces map[string]*podNamespace
 	labelSets  map[string]*labelSet
-	count      int
 	synced     atomic.Bool
 	onDelete   func(*Pod)
 }
@@ -101,7 +100,11 @@ func (x *Index) HasSynced() bool { return x.synced.Load() }
 func (x *Index) Len() int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return x.count
+	n := 0
+	for _, ns := range x.namespaces {
+		n += len(ns.pods)
+	}
+	return n
 }
 
 // Get returns the pod namespace/name.
@@ -289,7 +292,7 @@ func (x *Index) putLocked(pod *corev1.Pod) []*Pod {
 	}
 	old := ns.pods[pod.Name]
 	if old != nil && old.node.Value() == pod.Spec.NodeName && old.created == pod.CreationTimestamp.Unix() &&
-		labelsEqual(old.Labels(), pod.Labels) {
+		maps.Equal(old.Labels(), pod.Labels) {
 		return nil // a status update: nothing kept changed
 	}
 	p := &Pod{
@@ -303,8 +306,6 @@ func (x *Index) putLocked(pod *corev1.Pod) []*Pod {
 		// Pods are replaced, never modified: readers may hold the old one.
 		p.Name = old.Name
 		x.releaseLabels(old.labels)
-	} else {
-		x.count++
 	}
 	ns.pods[p.Name] = p
 	return nil
@@ -324,20 +325,7 @@ func (x *Index) removeLocked(namespace, name string) []*Pod {
 		delete(x.namespaces, namespace)
 	}
 	x.releaseLabels(p.labels)
-	x.count--
 	return []*Pod{p}
-}
-
-func labelsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // acquireLabels returns the shared set equal to m (nil for no labels).
@@ -368,13 +356,11 @@ func (x *Index) releaseLabels(s *labelSet) {
 // labelKey is a canonical string of m: sorted key=value pairs separated by
 // bytes that label keys and values cannot contain.
 func labelKey(m map[string]string) string {
-	keys := make([]string, 0, len(m))
+	keys := slices.Sorted(maps.Keys(m))
 	n := 0
 	for k, v := range m {
-		keys = append(keys, k)
 		n += len(k) + len(v) + 2
 	}
-	sort.Strings(keys)
 	var b strings.Builder
 	b.Grow(n)
 	for _, k := range keys {
