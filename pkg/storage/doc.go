@@ -12,8 +12,8 @@ you may not use this file except in compliance with the License.
 // # Series and rates
 //
 // The store keeps one series per node and one per container (namespace, pod,
-// container), each a ring of the last Options.RingSize CPU samples (default 3,
-// at least 2) plus the newest working set.
+// container), each a ring of the last Options.RingSize CPU samples (default 2,
+// at least 2; more only serve Options.CPUWindow) plus the newest working set.
 //
 // CPU usage is a rate, in cores, between the newest CPU sample and a base sample:
 //
@@ -114,12 +114,12 @@ you may not use this file except in compliance with the License.
 // # Concurrency and memory
 //
 // Nodes live in a sharded map. StoreNode, ForgetPod and DeleteNode change a
-// node's series under that node's own mutex and then publish an immutable
-// snapshot of what is servable (node usage, and pods sorted by namespace and
-// name with their containers' nanocores and bytes precomputed) through an
-// atomic pointer. Readers never take a node's mutex: they load the snapshot and
-// binary-search it, so a scrape being stored never delays a read. The staleness
-// deadline is checked by the reader against the current time, so a snapshot
-// needs no rewriting when it ages. Names are shared with the batch they came
-// from (the decoder interns them), never copied.
+// node's series under that node's write lock; StoreNode updates the series in
+// place and allocates nothing while the node's containers stay the same.
+// Readers take the node's read lock and compute rates from the rings when
+// asked (a few multiplications per container), so nothing is precomputed or
+// copied per scrape and a read waits at most for one node's StoreNode. The
+// staleness deadline is checked by the reader against the current time. Names
+// are shared with the batch they came from (the decoder interns them), never
+// copied.
 package storage

@@ -19,7 +19,7 @@ import (
 
 const (
 	// DefaultRingSize is the number of samples kept per series by default.
-	DefaultRingSize = 3
+	DefaultRingSize = 2
 	// MinRingSize is the smallest ring: a rate needs two samples.
 	MinRingSize = 2
 	// MaxRingSize is the largest ring.
@@ -33,7 +33,7 @@ const (
 
 // Options configures a Store. The zero value is usable.
 type Options struct {
-	// RingSize is the number of samples kept per series: default 3, at least 2,
+	// RingSize is the number of samples kept per series: default 2, at least 2,
 	// at most 255.
 	RingSize int
 	// CPUWindow selects the rate's base sample: 0 uses the previous sample;
@@ -69,11 +69,9 @@ type shard struct {
 
 // nodeState is everything the store holds about one node.
 type nodeState struct {
-	// snap is what readers see; nil when the node was deleted.
-	snap atomic.Pointer[snapshot]
-
-	// Everything below is the writer side, guarded by mu.
-	mu      sync.Mutex
+	// mu guards everything below: writers (StoreNode, ForgetPod, DeleteNode)
+	// hold it for writing, readers compute what they serve under a read lock.
+	mu      sync.RWMutex
 	deleted bool
 	node    series
 	// nodeRing is the node series' ring.
@@ -191,7 +189,6 @@ func (s *Store) StoreNode(b *NodeBatch) {
 		n.node = series{}
 	}
 	rejected += s.storeContainers(n, b, &w)
-	s.publish(n)
 	s.account(n)
 	if rejected > 0 {
 		klog.V(2).InfoS("Ignored samples with invalid or future timestamps",
@@ -329,7 +326,6 @@ func (s *Store) DeleteNode(node string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.deleted = true
-	n.snap.Store(nil)
 	n.node = series{}
 	n.nodeRing, n.ctrs, n.rings = nil, nil, nil
 	s.account(n)
@@ -346,17 +342,12 @@ func (s *Store) ForgetPod(node, namespace, name string) {
 	if n.deleted {
 		return
 	}
-	lo, _ := n.find(namespace, name, "")
-	hi := lo
-	for hi < len(n.ctrs) && n.ctrs[hi].namespace == namespace && n.ctrs[hi].pod == name {
-		hi++
-	}
+	lo, hi := n.podRange(namespace, name)
 	if hi == lo {
 		return
 	}
 	n.ctrs = slices.Delete(n.ctrs, lo, hi)
 	n.rings = slices.Delete(n.rings, lo*s.ringSize, hi*s.ringSize)
-	s.publish(n)
 	s.account(n)
 }
 

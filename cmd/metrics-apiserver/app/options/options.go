@@ -63,7 +63,6 @@ func NewOptions() *Options {
 		Logging:           logs.NewOptions(),
 		Kubelet:           NewKubeletOptions(),
 		MetricResolution:  15 * time.Second,
-		StorePoints:       3,
 		ScrapeConcurrency: 512,
 	}
 	o.SecureServing.ServerCert.PairName = "metrics-apiserver"
@@ -82,7 +81,7 @@ func (o *Options) Flags() (fss cliflag.NamedFlagSets) {
 	fs.DurationVar(&o.CPUWindow, "cpu-window", o.CPUWindow,
 		"Span over which CPU rates are computed: the newest point against the oldest stored point within this window. 0 means the last two points.")
 	fs.IntVar(&o.StorePoints, "store-points", o.StorePoints,
-		"Points kept per node and container series (at least 2).")
+		"Points kept per node and container series, at least 2. 0 means as many as --cpu-window needs at --metric-resolution: 2 when --cpu-window is 0.")
 	fs.IntVar(&o.ScrapeConcurrency, "scrape-concurrency", o.ScrapeConcurrency,
 		"Maximum number of kubelet scrapes in flight at once.")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig,
@@ -113,8 +112,8 @@ func (o *Options) Validate() []error {
 	if o.CPUWindow < 0 {
 		errs = append(errs, fmt.Errorf("--cpu-window must not be negative"))
 	}
-	if o.StorePoints < 2 {
-		errs = append(errs, fmt.Errorf("--store-points must be at least 2, got %d", o.StorePoints))
+	if o.StorePoints != 0 && o.StorePoints < 2 {
+		errs = append(errs, fmt.Errorf("--store-points must be 0 (automatic) or at least 2, got %d", o.StorePoints))
 	}
 	if o.ScrapeConcurrency < 1 {
 		errs = append(errs, fmt.Errorf("--scrape-concurrency must be at least 1, got %d", o.ScrapeConcurrency))
@@ -177,11 +176,22 @@ func (o *Options) ServerConfig() (*server.Config, error) {
 			TracerProvider: tracerProvider,
 		},
 		Store: storage.Options{
-			RingSize:     o.StorePoints,
+			RingSize:     o.storePoints(),
 			CPUWindow:    o.CPUWindow,
 			MaxStaleness: staleness,
 		},
 	}, nil
+}
+
+// storePoints is --store-points, or when it is 0 the points a CPU rate over
+// --cpu-window needs: the newest point plus one per resolution the window
+// spans, at least two.
+func (o *Options) storePoints() int {
+	if o.StorePoints != 0 {
+		return o.StorePoints
+	}
+	spans := (o.CPUWindow + o.MetricResolution - 1) / o.MetricResolution
+	return min(max(2, 1+int(spans)), storage.MaxRingSize)
 }
 
 func (o *Options) apiserverConfig() (*genericapiserver.Config, error) {

@@ -16,6 +16,7 @@ func TestValidate(t *testing.T) {
 		{"resolution too small", func(o *Options) { o.MetricResolution = 500 * time.Millisecond }, "--metric-resolution"},
 		{"timeout above resolution", func(o *Options) { o.MetricResolution = 5 * time.Second }, "--kubelet-request-timeout"},
 		{"ring too small", func(o *Options) { o.StorePoints = 1 }, "--store-points"},
+		{"ring negative", func(o *Options) { o.StorePoints = -2 }, "--store-points"},
 		{"no concurrency", func(o *Options) { o.ScrapeConcurrency = 0 }, "--scrape-concurrency"},
 		{"negative staleness", func(o *Options) { o.MetricMaxStaleness = -time.Second }, "--metric-max-staleness"},
 		{"bad address type", func(o *Options) { o.Kubelet.PreferredAddressTypes = []string{"InternalIP", "Bogus"} }, "Bogus"},
@@ -40,6 +41,32 @@ func TestValidate(t *testing.T) {
 				t.Errorf("unexpected errors: %s", joined)
 			case tc.wantErr != "" && !strings.Contains(joined, tc.wantErr):
 				t.Errorf("errors %q do not mention %q", joined, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestStorePoints(t *testing.T) {
+	tests := []struct {
+		name       string
+		points     int
+		resolution time.Duration
+		window     time.Duration
+		want       int
+	}{
+		{"rate over the last two points", 0, 15 * time.Second, 0, 2},
+		{"window of one resolution", 0, 15 * time.Second, 15 * time.Second, 2},
+		{"window of two resolutions", 0, 15 * time.Second, 30 * time.Second, 3},
+		{"window between resolutions rounds up", 0, 15 * time.Second, 40 * time.Second, 4},
+		{"window beyond the largest ring", 0, time.Second, time.Hour, 255},
+		{"explicit wins", 5, 15 * time.Second, 0, 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := NewOptions()
+			o.StorePoints, o.MetricResolution, o.CPUWindow = tc.points, tc.resolution, tc.window
+			if got := o.storePoints(); got != tc.want {
+				t.Errorf("storePoints() = %d, want %d", got, tc.want)
 			}
 		})
 	}
