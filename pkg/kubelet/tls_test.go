@@ -290,6 +290,45 @@ func TestCAFileReload(t *testing.T) {
 	}
 }
 
+// TestTransportSpeaksHTTP1: kubelets get HTTP/1.1 even when they offer HTTP/2,
+// unless the config names its own protocols.
+func TestTransportSpeaksHTTP1(t *testing.T) {
+	ca := newTestCA(t, "kubelet-ca")
+	var proto atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proto.Store(int32(r.ProtoMajor))
+		_, _ = io.WriteString(w, "node_cpu_usage_seconds_total 1 1700000000000\n")
+	}))
+	srv.EnableHTTP2 = true
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.serving(t, nil, net.ParseIP("127.0.0.1"))}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+
+	for _, tc := range []struct {
+		name       string
+		nextProtos []string
+		want       int32
+	}{
+		{"default", nil, 1},
+		{"config asks for h2", []string{"h2", "http/1.1"}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proto.Store(0)
+			rt, err := NewTransport(&rest.Config{TLSClientConfig: rest.TLSClientConfig{CAData: ca.pem, NextProtos: tc.nextProtos}}, TransportOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := scrapeWith(t, rt, port, context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := proto.Load(); got != tc.want {
+				t.Errorf("served HTTP/%d, want HTTP/%d", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestNewTransportOptions(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {
