@@ -250,6 +250,28 @@ var quirks = []struct {
 		containers: []storage.ContainerPoint{pt(storage.Point{Timestamp: ms(1000), CPUNanoSeconds: 3e9, WorkingSetBytes: 8, SwapBytes: 9, StartTime: 50e9, Valid: all})},
 	},
 	{
+		// Later families are matched to the container expected next; these
+		// orders miss that guess and must land on the right containers.
+		name: "later families in another order, skipping and adding containers",
+		body: `container_cpu_usage_seconds_total{container="a",namespace="ns",pod="p"} 1 1000` + "\n" +
+			`container_cpu_usage_seconds_total{container="b",namespace="ns",pod="p"} 2 1000` + "\n" +
+			`container_cpu_usage_seconds_total{container="c",namespace="ns",pod="p"} 3 1000` + "\n" +
+			`container_memory_working_set_bytes{container="c",namespace="ns",pod="p"} 30 1000` + "\n" +
+			`container_memory_working_set_bytes{container="a",namespace="ns",pod="p"} 10 1000` + "\n" +
+			`container_memory_working_set_bytes{container="b",namespace="ns",pod="p"} 20 1000` + "\n" +
+			`container_swap_usage_bytes{container="b",namespace="ns",pod="p"} 200 1000` + "\n" +
+			`container_swap_usage_bytes{container="d",namespace="ns",pod="p"} 400 1000` + "\n" +
+			`container_swap_usage_bytes{container="c",namespace="ns",pod="p"} 300 1000` + "\n" +
+			`container_start_time_seconds{container="a",namespace="ns",pod="q"} 5` + "\n",
+		containers: []storage.ContainerPoint{
+			cp("ns", "p", "a", storage.Point{Timestamp: ms(1000), CPUNanoSeconds: 1e9, WorkingSetBytes: 10, Valid: storage.HasCPU | storage.HasMemory}),
+			cp("ns", "p", "b", storage.Point{Timestamp: ms(1000), CPUNanoSeconds: 2e9, WorkingSetBytes: 20, SwapBytes: 200, Valid: all}),
+			cp("ns", "p", "c", storage.Point{Timestamp: ms(1000), CPUNanoSeconds: 3e9, WorkingSetBytes: 30, SwapBytes: 300, Valid: all}),
+			cp("ns", "p", "d", storage.Point{Timestamp: ms(1000), SwapBytes: 400, Valid: storage.HasSwap}),
+			cp("ns", "q", "a", storage.Point{Timestamp: recNs, StartTime: 5e9}),
+		},
+	},
+	{
 		name: "CPU timestamp wins over memory and swap",
 		body: "container_swap_usage_bytes" + lbl + " 1 1000\n" +
 			"container_memory_working_set_bytes" + lbl + " 1 2000\n" +
