@@ -67,9 +67,10 @@ func NodeNameFrom(ctx context.Context) (string, bool) {
 //   - Kubelets are spoken to in HTTP/1.1 unless c names its own NextProtos:
 //     one request per node per resolution gains nothing from HTTP/2
 //     multiplexing, and an HTTP/1.1 connection costs less while idle (no
-//     frame, HPACK and bufio buffers of its own; ~26 KB of heap for an idle
-//     HTTP/2 connection, ~21 KB for HTTP/1.1, see docs/benchmarks) and per
-//     request (about half the bytes allocated: no pipe chunk per body). A
+//     frame and HPACK state: ~28 KB of heap for an idle HTTP/2 connection,
+//     ~21 KB for HTTP/1.1, which parks a second goroutine of a few KB of
+//     stack; BenchmarkIdleConnections) and per request (about half the
+//     bytes allocated: no pipe chunk per body). A
 //     request that times out closes its HTTP/1.1 connection, so a hung
 //     kubelet is never reused without the HTTP/2 ping health check.
 //   - When c names a CA file (--kubelet-certificate-authority, the
