@@ -2,6 +2,8 @@ package scraper
 
 import (
 	"context"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -197,4 +199,48 @@ func TestNodeUpdateSeenByNextScrape(t *testing.T) {
 	waitFor(t, "first scrape", func() bool { return last() == "10.0.0.1" })
 	s.AddOrUpdateNode(withAddr("10.0.0.2"))
 	waitFor(t, "a scrape of the new address", func() bool { return last() == "10.0.0.2" })
+}
+
+// goroutineID returns the ID of the calling goroutine, from its stack header.
+func goroutineID() string {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	id, _, _ := strings.Cut(strings.TrimPrefix(string(buf), "goroutine "), " ")
+	return id
+}
+
+// TestWorkersAreReused: a node that falls due while a worker waits is scraped
+// on that worker's goroutine (whose stack has grown already), and a worker
+// with nothing to do ends after workerIdle.
+func TestWorkersAreReused(t *testing.T) {
+	var mu sync.Mutex
+	scrapedOn := map[string]string{}
+	client := funcClient(func(_ context.Context, node *corev1.Node, b *storage.NodeBatch) (kubelet.ScrapeInfo, error) {
+		mu.Lock()
+		scrapedOn[node.Name] = goroutineID()
+		mu.Unlock()
+		return kubelet.ScrapeInfo{}, nil
+	})
+	scraped := func(name string) func() bool {
+		return func() bool { mu.Lock(); defer mu.Unlock(); return scrapedOn[name] != "" }
+	}
+	base := runtime.NumGoroutine()
+	s := New(client, nopSink{}, Options{Resolution: time.Hour, MaxConcurrent: 4})
+	s.workerIdle = time.Second
+	stop := runScraper(t, s)
+	defer stop()
+
+	s.AddOrUpdateNode(node("a"))
+	waitFor(t, "a scraped", scraped("a"))
+	waitFor(t, "a's worker waiting", func() bool { return s.idleWorkers.Load() == 1 })
+	s.AddOrUpdateNode(node("b"))
+	waitFor(t, "b scraped", scraped("b"))
+	mu.Lock()
+	a, b := scrapedOn["a"], scrapedOn["b"]
+	mu.Unlock()
+	if a != b {
+		t.Errorf("b was scraped on goroutine %s, want a's worker %s", b, a)
+	}
+	// Run's goroutine stays; the worker ends.
+	waitFor(t, "the idle worker to end", func() bool { return runtime.NumGoroutine() <= base+1 && s.idleWorkers.Load() == 0 })
 }

@@ -1,10 +1,12 @@
 // Package scraper runs one scrape loop per node. Each loop ticks at the metric
 // resolution with a stable phase offset derived from the node's name, so scrapes
 // are spread evenly over the interval and a node keeps its slot across restarts.
-// A loop is a timer (time.AfterFunc), not a goroutine: a goroutine exists only
-// while the node is being scraped (or waits for its turn), and the batch it
-// scrapes into comes from a pool for that scrape only, so an idle node costs its
-// Decoder's name table and a timer.
+// A loop is a timer (time.AfterFunc), not a goroutine: when it fires, the scrape
+// is handed to a worker goroutine that has scraped before if one is idle (its
+// stack is already grown to what a TLS read, gunzip and decode need, so scrapes
+// do not pay stack growth and copying), else to a new one; workers idle for
+// two seconds end. The batch a scrape decodes into comes from a pool for that
+// scrape only, so an idle node costs its Decoder's name table and a timer.
 // A node's result goes to the sink the moment it arrives: there is no barrier
 // waiting for the slowest node. A semaphore bounds how many scrapes run at once.
 package scraper
@@ -70,7 +72,19 @@ type Scraper struct {
 	newestSample atomic.Int64
 	// tracer is nil when tracing is off.
 	tracer trace.Tracer
+	// handoff passes a due loop to an idle worker (see work); unbuffered,
+	// so a send succeeds only when a worker is waiting.
+	handoff chan *nodeLoop
+	// idleWorkers counts workers waiting on handoff, at most MaxConcurrent.
+	idleWorkers atomic.Int32
+	// workerIdle is how long a worker waits for the next due loop.
+	workerIdle time.Duration
 }
+
+// defaultWorkerIdle is how long a worker waits for the next due loop before it
+// ends. Slots are 250 ms apart, so workers live across slots; their number
+// follows the largest burst of concurrent scrapes.
+const defaultWorkerIdle = 2 * time.Second
 
 // New returns a Scraper; call Run to start it and AddOrUpdateNode/DeleteNode
 // from a Node informer.
@@ -90,6 +104,9 @@ func New(client Client, sink Sink, opts Options) *Scraper {
 		opts:   opts,
 		sem:    make(chan struct{}, opts.MaxConcurrent),
 		loops:  map[string]*nodeLoop{},
+		// a loop handed off is ticked by the worker that took it
+		handoff:    make(chan *nodeLoop),
+		workerIdle: defaultWorkerIdle,
 	}
 	s.lastProgress.Store(opts.Now().UnixNano())
 	if opts.TracerProvider != nil {
@@ -184,7 +201,47 @@ func (s *Scraper) startLocked(l *nodeLoop) {
 	// A new node is scraped at once, then on its own slot of the grid: its
 	// first CPU rate is served within one resolution of its registration.
 	// l.mu is held until l.timer is set, which tick waits for.
-	l.timer = time.AfterFunc(0, l.tick)
+	l.timer = time.AfterFunc(0, l.due)
+}
+
+// due runs on the timer's goroutine: it hands the loop's tick to an idle
+// worker, or becomes a worker itself.
+func (l *nodeLoop) due() {
+	s := l.scraper
+	select {
+	case s.handoff <- l:
+	default:
+		s.work(l)
+	}
+}
+
+// work ticks l, then every loop handed off to it, until none came for
+// s.workerIdle, Run is stopping, or MaxConcurrent other workers already wait.
+func (s *Scraper) work(l *nodeLoop) {
+	var idle *time.Timer
+	for {
+		l.tick()
+		if s.idleWorkers.Add(1) > int32(cap(s.sem)) {
+			s.idleWorkers.Add(-1)
+			return
+		}
+		if idle == nil {
+			idle = time.NewTimer(s.workerIdle)
+			defer idle.Stop()
+		} else {
+			idle.Reset(s.workerIdle)
+		}
+		select {
+		case l = <-s.handoff:
+			s.idleWorkers.Add(-1)
+		case <-idle.C:
+			s.idleWorkers.Add(-1)
+			return
+		case <-l.ctx.Done():
+			s.idleWorkers.Add(-1)
+			return
+		}
+	}
 }
 
 // slotWidth is the grid nodes' phase offsets are placed on. Nodes sharing a
