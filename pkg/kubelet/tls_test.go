@@ -31,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/rest"
 
 	"github.com/metrics-apiserver/metrics-apiserver/pkg/storage"
@@ -87,6 +88,33 @@ func (ca *testCA) serving(t *testing.T, dns []string, ips ...net.IP) tls.Certifi
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// client issues a client certificate for cn, PEM encoded.
+func (ca *testCA) client(t *testing.T, cn string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
 
 // certKubelet is a kubelet on 127.0.0.1 serving cert; it records the SNI and
@@ -324,6 +352,93 @@ func TestTransportSpeaksHTTP1(t *testing.T) {
 			}
 			if got := proto.Load(); got != tc.want {
 				t.Errorf("served HTTP/%d, want HTTP/%d", got, tc.want)
+			}
+		})
+	}
+}
+
+// baseTransport returns the *http.Transport under rt's wrappers, nil when
+// there is none to find.
+func baseTransport(rt http.RoundTripper) *http.Transport {
+	for rt != nil {
+		switch t := rt.(type) {
+		case *http.Transport:
+			return t
+		case utilnet.RoundTripperWrapper:
+			rt = t.WrappedRoundTripper()
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// TestTransportCredentials: the transport NewTransport builds itself (small
+// connection buffers) presents the client certificate and the bearer token
+// of the config, as the one rest.TransportFor builds does; a certificate read
+// from files, which client-go re-reads and rotates, stays with
+// rest.TransportFor.
+func TestTransportCredentials(t *testing.T) {
+	ca := newTestCA(t, "cluster-ca")
+	certPEM, keyPEM := ca.client(t, "metrics-apiserver")
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "client.crt"), certPEM)
+	writeFile(t, filepath.Join(dir, "client.key"), keyPEM)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+
+	var mu sync.Mutex
+	var sawCN, sawAuthz string
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		sawCN, sawAuthz = r.TLS.PeerCertificates[0].Subject.CommonName, r.Header.Get("Authorization")
+		mu.Unlock()
+		_, _ = io.WriteString(w, "node_cpu_usage_seconds_total 1 1700000000000\n")
+	}))
+	srv.TLS = &tls.Config{
+		Certificates: []tls.Certificate{ca.serving(t, nil, net.ParseIP("127.0.0.1"))},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pool,
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+
+	for _, tc := range []struct {
+		name       string
+		tls        rest.TLSClientConfig
+		token      string
+		wantBuffer int // ReadBufferSize of the transport; 0 is net/http's default
+	}{
+		{"certificate data", rest.TLSClientConfig{CAData: ca.pem, CertData: certPEM, KeyData: keyPEM}, "", connReadBufferSize},
+		{"certificate data and token", rest.TLSClientConfig{CAData: ca.pem, CertData: certPEM, KeyData: keyPEM}, "s3cr3t", connReadBufferSize},
+		{"certificate files: rotated by client-go", rest.TLSClientConfig{CAData: ca.pem, CertFile: filepath.Join(dir, "client.crt"), KeyFile: filepath.Join(dir, "client.key")}, "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt, err := NewTransport(&rest.Config{TLSClientConfig: tc.tls, BearerToken: tc.token}, TransportOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			sawCN, sawAuthz = "", ""
+			mu.Unlock()
+			if err := scrapeWith(t, rt, port, context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if sawCN != "metrics-apiserver" {
+				t.Errorf("kubelet saw client certificate %q, want metrics-apiserver", sawCN)
+			}
+			if want := map[bool]string{true: "Bearer " + tc.token}[tc.token != ""]; sawAuthz != want {
+				t.Errorf("kubelet saw Authorization %q, want %q", sawAuthz, want)
+			}
+			base := baseTransport(rt)
+			if base == nil {
+				t.Fatalf("no *http.Transport under %T", rt)
+			}
+			if base.ReadBufferSize != tc.wantBuffer {
+				t.Errorf("ReadBufferSize %d, want %d", base.ReadBufferSize, tc.wantBuffer)
 			}
 		})
 	}
