@@ -12,19 +12,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -275,7 +268,11 @@ func serveIdleKubelets(count string) error {
 	if err != nil || n <= 0 {
 		return fmt.Errorf("%s=%q: want a count of kubelets", idleKubeletsEnv, count)
 	}
-	caPEM, cert, err := idleKubeletCert()
+	ca, err := newCA("idle-kubelets-ca")
+	if err != nil {
+		return err
+	}
+	cert, err := ca.servingCert(nil, net.IPv4(127, 0, 0, 1))
 	if err != nil {
 		return err
 	}
@@ -310,55 +307,9 @@ func serveIdleKubelets(count string) error {
 			}
 		}()
 	}
-	if _, err := fmt.Printf("%s\n%s\n", base64.StdEncoding.EncodeToString(caPEM), strings.Join(ports, " ")); err != nil {
+	if _, err := fmt.Printf("%s\n%s\n", base64.StdEncoding.EncodeToString(ca.pem), strings.Join(ports, " ")); err != nil {
 		return err
 	}
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	return nil
-}
-
-// idleKubeletCert makes a CA and a serving certificate for 127.0.0.1 signed
-// by it (newTestCA needs a *testing.T, which the child has not).
-func idleKubeletCert() (caPEM []byte, cert tls.Certificate, err error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, cert, err
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "idle-kubelets-ca"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, cert, err
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, cert, err
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, cert, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "system:node:idle-kubelet"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, cert, err
-	}
-	caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	return caPEM, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }

@@ -43,69 +43,84 @@ type testCA struct {
 	pem  []byte
 }
 
-func newTestCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+// newCA makes a self-signed ECDSA CA valid for an hour around now. It takes no
+// *testing.T so BenchmarkIdleConnections' child process can call it.
+func newCA(name string) (*testCA, error) {
+	ca := &testCA{}
+	der, key, err := ca.issue(&x509.Certificate{
 		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+	if ca.cert, err = x509.ParseCertificate(der); err != nil {
+		return nil, err
+	}
+	ca.key = key
+	ca.pem = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return ca, nil
 }
 
-// serving issues a serving certificate for the DNS names and IPs.
-func (ca *testCA) serving(t *testing.T, dns []string, ips ...net.IP) tls.Certificate {
-	t.Helper()
+// issue signs tmpl, completed with a serial number and an hour of validity
+// around now, for a new ECDSA key: with ca's key, or self-signed when ca has
+// none yet.
+func (ca *testCA) issue(tmpl *x509.Certificate) ([]byte, *ecdsa.PrivateKey, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "system:node:" + strings.Join(dns, ",")},
-		DNSNames:     dns,
-		IPAddresses:  ips,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	tmpl.SerialNumber = big.NewInt(time.Now().UnixNano())
+	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+	parent, signer := tmpl, key
+	if ca.cert != nil {
+		parent, signer = ca.cert, ca.key
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
+	return der, key, err
+}
+
+func newTestCA(t *testing.T, name string) *testCA {
+	t.Helper()
+	ca, err := newCA(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return ca
+}
+
+// servingCert issues a serving certificate for the DNS names and IPs.
+func (ca *testCA) servingCert(dns []string, ips ...net.IP) (tls.Certificate, error) {
+	der, key, err := ca.issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "system:node:" + strings.Join(dns, ",")},
+		DNSNames:    dns,
+		IPAddresses: ips,
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, err
+}
+
+// serving is servingCert for tests.
+func (ca *testCA) serving(t *testing.T, dns []string, ips ...net.IP) tls.Certificate {
+	t.Helper()
+	cert, err := ca.servingCert(dns, ips...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
 }
 
 // client issues a client certificate for cn, PEM encoded.
 func (ca *testCA) client(t *testing.T, cn string) (certPEM, keyPEM []byte) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	der, key, err := ca.issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: cn},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
