@@ -278,14 +278,7 @@ func BenchmarkScrape(b *testing.B) {
 // the client's pool does.
 func BenchmarkGunzip(b *testing.B) {
 	plain := renderPayload(30, 2)
-	var gz bytes.Buffer
-	zw := stdgzip.NewWriter(&gz)
-	if _, err := zw.Write(plain); err != nil {
-		b.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		b.Fatal(err)
-	}
+	gz := gzipped(b, plain)
 	type resetReader interface {
 		io.Reader
 		Reset(io.Reader) error
@@ -303,7 +296,7 @@ func BenchmarkGunzip(b *testing.B) {
 			b.SetBytes(int64(len(plain)))
 			b.ReportAllocs()
 			for b.Loop() {
-				src.Reset(gz.Bytes())
+				src.Reset(gz)
 				if err := tc.zr.Reset(bufio.NewReader(src)); err != nil {
 					b.Fatal(err)
 				}

@@ -335,7 +335,7 @@ var errBodyTooLarge = errors.New("response body too large")
 // buffers: the flate window and tables, and the bufio.Reader under them, which
 // also spares gzip.Reader.Reset from allocating one of its own. The inflater
 // is github.com/klauspost/compress's, API-compatible with compress/gzip and
-// ~1.4x faster on a kubelet payload (BenchmarkGunzip); inflating was 40 %
+// 1.3-1.4x faster on a kubelet payload (BenchmarkGunzip); inflating was 40 %
 // of the CPU of a scrape with the standard library's.
 type gunzipper struct {
 	br bufio.Reader
