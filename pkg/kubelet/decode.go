@@ -133,6 +133,10 @@ type decodeScratch struct {
 	// containers in the same order, so the k-th sample of the second family
 	// is usually the container of the k-th sample of the first.
 	next [famContainerStart + 1]int32
+	// lastName is the metric name of the last sample line (in the body
+	// being decoded) and lastFam its family.
+	lastName []byte
+	lastFam  family
 }
 
 // maxPooledUnquote bounds the unescaping buffer kept in the pool.
@@ -238,6 +242,7 @@ func (d *Decoder) putScratch() {
 	clear(sc.index)
 	sc.state = sc.state[:0]
 	sc.next = [famContainerStart + 1]int32{}
+	sc.lastName, sc.lastFam = nil, famSkip
 	sc.unquote = sc.unquote[:0]
 	if cap(sc.unquote) > maxPooledUnquote {
 		sc.unquote = nil // one huge label value must not stay in the pool
@@ -344,11 +349,22 @@ func (d *Decoder) decodeLine(line []byte, b *storage.NodeBatch) string {
 	if class[line[i]]&cNameStart == 0 {
 		return "expected a metric name"
 	}
-	start := i
-	for i < len(line) && class[line[i]]&cName != 0 {
-		i++
+	// Samples of a family come in a run: compare with the last line's name
+	// before scanning and looking it up.
+	var fam family
+	sc := d.sc
+	if n := len(sc.lastName); n > 0 && len(line)-i > n && string(line[i:i+n]) == string(sc.lastName) &&
+		class[line[i+n]]&cName == 0 {
+		i += n
+		fam = sc.lastFam
+	} else {
+		start := i
+		for i < len(line) && class[line[i]]&cName != 0 {
+			i++
+		}
+		fam = lookupFamily(line[start:i])
+		sc.lastName, sc.lastFam = line[start:i], fam
 	}
-	fam := lookupFamily(line[start:i])
 
 	var labels labelRefs
 	j := skipBlank(line, i)
@@ -465,6 +481,14 @@ func (d *Decoder) parseLabels(line []byte, i int, capture bool, l *labelRefs) (i
 		i++
 		vs := i
 		escaped := false
+		// Most values hold no escape: find the closing quote with one
+		// vectorized search and take the byte-wise scan only when a backslash
+		// comes before it (or no quote does, to report the precise error).
+		if n := bytes.IndexByte(line[i:], '"'); n >= 0 && bytes.IndexByte(line[i:i+n], '\\') < 0 {
+			i += n
+		} else {
+			i = vs
+		}
 	value:
 		for {
 			if i == len(line) {
