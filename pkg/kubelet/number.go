@@ -56,41 +56,45 @@ func parseNumber(s []byte) (number, bool) {
 		i++
 	}
 	var (
-		mant      uint64
-		nd        int // significant digits held in mant
-		exp       int
-		sawDigits bool
-		sawDot    bool
+		mant uint64
+		nd   int // significant digits held in mant (leading zeros are not)
+		exp  int
 	)
-digits:
+	// Integer part, then fraction: a byte is a digit when c-'0' <= 9.
+	// Leading zeros leave mant at 0 and are not counted in nd.
+	first := i
 	for ; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			sawDigits = true
-			if c == '0' && nd == 0 { // leading zero
-				if sawDot {
-					exp--
-				}
-				continue
-			}
-			if nd < maxMantDigits {
-				mant = mant*10 + uint64(c-'0')
-				nd++
-				if sawDot {
-					exp--
-				}
-			} else if !sawDot {
-				exp++ // a dropped integer digit still scales the value
-			} // dropped fraction digits are truncated
-		case c == '.':
-			if sawDot {
-				return parseNumberSlow(s)
-			}
-			sawDot = true
-		default:
-			break digits
+		c := s[i] - '0'
+		if c > 9 {
+			break
 		}
+		if nd < maxMantDigits {
+			mant = mant*10 + uint64(c)
+			if mant != 0 {
+				nd++
+			}
+		} else {
+			exp++ // a dropped integer digit still scales the value
+		}
+	}
+	sawDigits := i > first
+	if i < len(s) && s[i] == '.' {
+		i++
+		first = i
+		for ; i < len(s); i++ {
+			c := s[i] - '0'
+			if c > 9 {
+				break
+			}
+			if nd < maxMantDigits { // dropped fraction digits are truncated
+				mant = mant*10 + uint64(c)
+				exp--
+				if mant != 0 {
+					nd++
+				}
+			}
+		}
+		sawDigits = sawDigits || i > first
 	}
 	if !sawDigits {
 		return parseNumberSlow(s)

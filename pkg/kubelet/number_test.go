@@ -204,3 +204,42 @@ func BenchmarkParseValue(b *testing.B) {
 		_ = sum
 	})
 }
+
+// FuzzParseNumber checks parseNumber against strconv.ParseFloat (what it
+// accepts) and exact decimal arithmetic (what the fast path holds).
+func FuzzParseNumber(f *testing.F) {
+	for _, s := range []string{"0", "-0", "734.21599", "1.83390208e+08", "0.000123", "007.50",
+		"1.", ".5", "1..2", "+Inf", "NaN", "1e", "1_000", "12345678901234567890123", "0x1p-2", "-3e-5"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, ok := parseNumber([]byte(s))
+		_, err := strconv.ParseFloat(s, 64)
+		want := (err == nil || errors.Is(err, strconv.ErrRange)) && !strings.Contains(s, "_")
+		if ok != want {
+			t.Fatalf("parseNumber(%q) ok = %v, strconv.ParseFloat: %v", s, ok, err)
+		}
+		if !ok || n.float || n.neg || n.mant == 0 || len(s) > 40 {
+			return
+		}
+		if _, isRat := new(big.Rat).SetString(s); !isRat {
+			return
+		}
+		digits := strings.TrimLeft(strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, strings.SplitN(strings.ToLower(s), "e", 2)[0]), "0")
+		if len(digits) > maxMantDigits {
+			return // beyond 19 digits the fast path truncates
+		}
+		for _, scale := range []int{0, 9} {
+			want, fits := exactScaled(t, s, scale)
+			got, v := n.uint(scale)
+			if fits && (v != vOK || got != want) {
+				t.Fatalf("%q ×1e%d: got %d (%d), want %d", s, scale, got, v, want)
+			}
+		}
+	})
+}
