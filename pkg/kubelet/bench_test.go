@@ -214,7 +214,9 @@ func BenchmarkScrape(b *testing.B) {
 	}
 	for _, p := range payloads {
 		gz := gzipped(b, p.body)
-		for _, tr := range []string{"memory", "h1", "h2"} {
+		// memory: no network; h1, h2: net/http's transport; pool: the
+		// connection pool NewTransport builds (HTTP/1.1).
+		for _, tr := range []string{"memory", "h1", "pool", "h2"} {
 			b.Run(p.name+"/"+tr, func(b *testing.B) {
 				o := ClientOptions{DefaultPort: 10250}
 				var proto atomic.Int32 // HTTP major version the server saw
@@ -238,6 +240,9 @@ func BenchmarkScrape(b *testing.B) {
 					_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 					o.DefaultPort, _ = strconv.Atoi(port)
 					o.Transport = srv.Client().Transport
+					if tr == "pool" {
+						o.Transport = newConnPool(srv.Client().Transport.(*http.Transport).Clone())
+					}
 				}
 				c, err := NewClient(o)
 				if err != nil {
@@ -259,7 +264,7 @@ func BenchmarkScrape(b *testing.B) {
 					}
 				}
 				scrape() // warm up: connection, name table, pools
-				if want := map[string]int32{"h1": 1, "h2": 2}[tr]; proto.Load() != want {
+				if want := map[string]int32{"h1": 1, "pool": 1, "h2": 2}[tr]; proto.Load() != want {
 					b.Fatalf("server saw HTTP/%d, want HTTP/%d", proto.Load(), want)
 				}
 				b.SetBytes(int64(len(p.body)))

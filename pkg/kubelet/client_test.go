@@ -91,9 +91,15 @@ func (k *kubeletServer) transport(remap map[string]string) *http.Transport {
 	return tr
 }
 
+// client returns a Client of k over the connection pool NewTransport builds
+// (net/http's transport when k speaks HTTP/2).
 func (k *kubeletServer) client(t *testing.T, mod func(*ClientOptions)) *Client {
 	t.Helper()
-	o := ClientOptions{Transport: k.transport(nil), DefaultPort: k.port, Timeout: 5 * time.Second}
+	var rt http.RoundTripper = newConnPool(k.transport(nil))
+	if k.EnableHTTP2 {
+		rt = k.transport(nil)
+	}
+	o := ClientOptions{Transport: rt, DefaultPort: k.port, Timeout: 5 * time.Second}
 	if mod != nil {
 		mod(&o)
 	}

@@ -64,10 +64,12 @@ func TestMain(m *testing.M) {
 // connections (one per node, each scraped once and left idle, as between two
 // resolutions) divided by their number; ns/op means nothing and is 0.
 //
-// NewTransport speaks HTTP/1.1 to kubelets unless the config names its own
-// protocols because an idle HTTP/2 client connection costs more; proto=http1
-// is the default config, proto=h2 a config asking for h2 first, and this
-// benchmark is the reproducible evidence. The kubelets (one TLS server on
+// NewTransport speaks HTTP/1.1 to kubelets over its own connection pool
+// unless the config names its own protocols, because an idle HTTP/2 client
+// connection costs more and so do net/http's HTTP/1.1 connections;
+// proto=http1 is the default config (the pool), proto=http1/net-http the
+// net/http transport the pool is configured by, proto=h2 a config asking for
+// h2 first, and this benchmark is the reproducible evidence. The kubelets (one TLS server on
 // idleConns+1 loopback ports offering h2 and http/1.1, answering a gzipped
 // ~35 KB payload) run in a child process, this test binary re-executed, so
 // their per-connection memory stays out of the numbers. Each goroutine adds
@@ -83,14 +85,19 @@ func BenchmarkIdleConnections(b *testing.B) {
 		name       string
 		nextProtos []string // rest.Config TLSClientConfig.NextProtos
 		want       string   // the protocol every connection must negotiate
+		netHTTP    bool     // net/http's transport the pool is configured by, instead of the pool
 	}{
-		{"proto=http1", nil, "http/1.1"},
-		{"proto=h2", []string{"h2", "http/1.1"}, "h2"},
+		{"proto=http1", nil, "http/1.1", false},
+		{"proto=http1/net-http", nil, "http/1.1", true},
+		{"proto=h2", []string{"h2", "http/1.1"}, "h2", false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			rt, err := NewTransport(&rest.Config{TLSClientConfig: rest.TLSClientConfig{CAData: k.ca, NextProtos: tc.nextProtos}}, TransportOptions{})
 			if err != nil {
 				b.Fatal(err)
+			}
+			if tc.netHTTP {
+				rt = baseTransport(rt).(*connPool).std
 			}
 			c, err := NewClient(ClientOptions{Transport: rt, UseNodeStatusPort: true})
 			if err != nil {

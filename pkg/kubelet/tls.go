@@ -10,6 +10,7 @@ package kubelet
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -68,13 +69,12 @@ func NodeNameFrom(ctx context.Context) (string, bool) {
 //   - Kubelets are spoken to in HTTP/1.1 unless c names its own NextProtos:
 //     one request per node per resolution gains nothing from HTTP/2
 //     multiplexing, and an HTTP/1.1 connection costs less while idle (no
-//     frame and HPACK state: ~28 KB of heap for an idle HTTP/2 connection,
-//     ~21 KB for HTTP/1.1 with net/http's buffers and ~15 KB with the small
-//     ones transportFor sets, while HTTP/1.1 parks a second goroutine of a
-//     few KB of stack; BenchmarkIdleConnections) and per request (about
-//     half the bytes allocated: no pipe chunk per body). A
-//     request that times out closes its HTTP/1.1 connection, so a hung
-//     kubelet is never reused without the HTTP/2 ping health check.
+//     frame and HPACK state). The connections are the pool's (connPool),
+//     not net/http's: no goroutine per idle connection and ~10 KB of heap,
+//     where net/http's HTTP/2 takes ~28 KB and a goroutine, its HTTP/1.1
+//     ~21 KB and two goroutines (BenchmarkIdleConnections). A request that
+//     times out closes its HTTP/1.1 connection, so a hung kubelet is never
+//     reused without the HTTP/2 ping health check.
 //   - When c names a CA file (--kubelet-certificate-authority, the
 //     kubeconfig's certificate-authority, or the in-cluster CA), the file is
 //     re-read every o.CAReloadInterval; when its content changes, new
@@ -111,24 +111,23 @@ func newTransport(c *rest.Config, o TransportOptions, now func() time.Time) (htt
 	return newCAReloader(c, interval, now)
 }
 
-// dialTarget maps the address a request names (node name and port) to the
-// address to dial.
-// Buffer sizes of each HTTP/1.1 connection to a kubelet, instead of net/http's
-// 4 KB each: a request is a GET line and a few headers (~1.3 KB with a service
-// account token), a response head a few hundred bytes, and the body is read
-// in larger chunks, which bypass the buffer. Every kubelet connection stays
-// open between scrapes, so this is 5 KB less heap per node.
+// Buffer sizes of the HTTP/1.1 connections net/http's transport keeps for
+// the requests the pool leaves to it (proxied ones), instead of its 4 KB each:
+// a request is a GET line and a few headers (~1.3 KB with a service account
+// token), a response head a few hundred bytes, and the body is read in larger
+// chunks, which bypass the buffer.
 const (
 	connReadBufferSize  = 1 << 10
 	connWriteBufferSize = 2 << 10
 )
 
-// transportFor is rest.TransportFor(c) with small connection buffers: it
-// builds the *http.Transport the way client-go does (TLS from
-// rest.TLSConfigFor, a 30 s dialer with keep-alive, the environment's proxy
-// with NO_PROXY CIDRs, 10 s TLS handshake timeout, 25 idle connections per
-// host) and lets rest.TransportFor wrap it with c's credentials, user agent
-// and wrappers. Configs whose TLS client-go manages over time (exec and auth
+// transportFor is rest.TransportFor(c) over the connection pool: it builds
+// the *http.Transport the way client-go does (TLS from rest.TLSConfigFor, a
+// 30 s dialer with keep-alive, the environment's proxy with NO_PROXY CIDRs,
+// 10 s TLS handshake timeout, 25 idle connections per host, 90 s idle
+// timeout), puts a connPool configured by it on top (it serves what the pool
+// does not) and lets rest.TransportFor wrap that with c's credentials, user
+// agent and wrappers. Configs whose TLS client-go manages over time (exec and auth
 // provider plugins, a client certificate and key read from files, which
 // client-go re-reads and rotates), a custom transport, and HTTP/2 are left to
 // rest.TransportFor.
@@ -156,13 +155,18 @@ func transportFor(c *rest.Config) (http.RoundTripper, error) {
 		ReadBufferSize:      connReadBufferSize,
 		WriteBufferSize:     connWriteBufferSize,
 	})
+	if base.TLSClientConfig == nil {
+		base.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
 	cc := rest.CopyConfig(c)
 	cc.TLSClientConfig = rest.TLSClientConfig{}
 	cc.Dial, cc.Proxy = nil, nil
-	cc.Transport = base
+	cc.Transport = newConnPool(base)
 	return rest.TransportFor(cc)
 }
 
+// dialTarget maps the address a request names (node name and port) to the
+// address to dial.
 type dialTarget struct{ named, real string }
 
 type dialTargetKey struct{}

@@ -372,24 +372,19 @@ func TestTransportSpeaksHTTP1(t *testing.T) {
 	}
 }
 
-// baseTransport returns the *http.Transport under rt's wrappers, nil when
-// there is none to find.
-func baseTransport(rt http.RoundTripper) *http.Transport {
-	for rt != nil {
-		switch t := rt.(type) {
-		case *http.Transport:
-			return t
-		case utilnet.RoundTripperWrapper:
-			rt = t.WrappedRoundTripper()
-		default:
-			return nil
+// baseTransport returns the round tripper under rt's wrappers.
+func baseTransport(rt http.RoundTripper) http.RoundTripper {
+	for {
+		w, ok := rt.(utilnet.RoundTripperWrapper)
+		if !ok {
+			return rt
 		}
+		rt = w.WrappedRoundTripper()
 	}
-	return nil
 }
 
-// TestTransportCredentials: the transport NewTransport builds itself (small
-// connection buffers) presents the client certificate and the bearer token
+// TestTransportCredentials: the transport NewTransport builds itself (the
+// connection pool) presents the client certificate and the bearer token
 // of the config, as the one rest.TransportFor builds does; a certificate read
 // from files, which client-go re-reads and rotates, stays with
 // rest.TransportFor.
@@ -420,14 +415,14 @@ func TestTransportCredentials(t *testing.T) {
 	port := srv.Listener.Addr().(*net.TCPAddr).Port
 
 	for _, tc := range []struct {
-		name       string
-		tls        rest.TLSClientConfig
-		token      string
-		wantBuffer int // ReadBufferSize of the transport; 0 is net/http's default
+		name     string
+		tls      rest.TLSClientConfig
+		token    string
+		wantPool bool // the connection pool serves, not rest.TransportFor's transport
 	}{
-		{"certificate data", rest.TLSClientConfig{CAData: ca.pem, CertData: certPEM, KeyData: keyPEM}, "", connReadBufferSize},
-		{"certificate data and token", rest.TLSClientConfig{CAData: ca.pem, CertData: certPEM, KeyData: keyPEM}, "s3cr3t", connReadBufferSize},
-		{"certificate files: rotated by client-go", rest.TLSClientConfig{CAData: ca.pem, CertFile: filepath.Join(dir, "client.crt"), KeyFile: filepath.Join(dir, "client.key")}, "", 0},
+		{"certificate data", rest.TLSClientConfig{CAData: ca.pem, CertData: certPEM, KeyData: keyPEM}, "", true},
+		{"certificate data and token", rest.TLSClientConfig{CAData: ca.pem, CertData: certPEM, KeyData: keyPEM}, "s3cr3t", true},
+		{"certificate files: rotated by client-go", rest.TLSClientConfig{CAData: ca.pem, CertFile: filepath.Join(dir, "client.crt"), KeyFile: filepath.Join(dir, "client.key")}, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rt, err := NewTransport(&rest.Config{TLSClientConfig: tc.tls, BearerToken: tc.token}, TransportOptions{})
@@ -448,12 +443,8 @@ func TestTransportCredentials(t *testing.T) {
 			if want := map[bool]string{true: "Bearer " + tc.token}[tc.token != ""]; sawAuthz != want {
 				t.Errorf("kubelet saw Authorization %q, want %q", sawAuthz, want)
 			}
-			base := baseTransport(rt)
-			if base == nil {
-				t.Fatalf("no *http.Transport under %T", rt)
-			}
-			if base.ReadBufferSize != tc.wantBuffer {
-				t.Errorf("ReadBufferSize %d, want %d", base.ReadBufferSize, tc.wantBuffer)
+			if _, isPool := baseTransport(rt).(*connPool); isPool != tc.wantPool {
+				t.Errorf("served by %T, want the connection pool: %v", baseTransport(rt), tc.wantPool)
 			}
 		})
 	}
