@@ -112,6 +112,10 @@ type containerKey struct{ namespace, pod, container string }
 
 // containerState is per-decode bookkeeping for one entry of NodeBatch.Containers.
 type containerState struct {
+	// labels is the label set ("{...}") of the line that added the entry,
+	// in the body being decoded: a later line whose label set is the same
+	// bytes names the same container.
+	labels []byte
 	seen   uint16 // 1<<family of every sample seen, to find duplicates
 	tsRank uint8
 }
@@ -240,6 +244,7 @@ func (d *Decoder) putScratch() {
 	sc := d.sc
 	d.sc = nil
 	clear(sc.index)
+	clear(sc.state) // drop the references into the body
 	sc.state = sc.state[:0]
 	sc.next = [famContainerStart + 1]int32{}
 	sc.lastName, sc.lastFam = nil, famSkip
@@ -366,12 +371,23 @@ func (d *Decoder) decodeLine(line []byte, b *storage.NodeBatch) string {
 		sc.lastName, sc.lastFam = line[start:i], fam
 	}
 
-	var labels labelRefs
+	var (
+		labels    labelRefs
+		labelSet  []byte // the label set of a container sample
+		container = int32(-1)
+	)
 	j := skipBlank(line, i)
 	if j < len(line) && line[j] == '{' {
-		var reason string
-		if j, reason = d.parseLabels(line, j+1, fam.isContainer(), &labels); reason != "" {
-			return reason
+		if fam.isContainer() {
+			container, j = d.sameLabelsAsExpected(fam, line, j)
+		}
+		if container < 0 {
+			start := j
+			var reason string
+			if j, reason = d.parseLabels(line, j+1, fam.isContainer(), &labels); reason != "" {
+				return reason
+			}
+			labelSet = line[start:j]
 		}
 		j = skipBlank(line, j)
 	} else if j == i && j < len(line) {
@@ -406,7 +422,13 @@ func (d *Decoder) decodeLine(line []byte, b *storage.NodeBatch) string {
 	case fam == famSkip:
 		return ""
 	case fam.isContainer():
-		return d.containerSample(fam, &labels, val, ts, b)
+		if container < 0 {
+			var reason string
+			if container, reason = d.containerIndex(fam, &labels, labelSet, b); container < 0 || reason != "" {
+				return reason
+			}
+		}
+		return d.containerSample(fam, container, val, ts, b)
 	default:
 		return d.nodeSample(fam, val, ts, b)
 	}
@@ -601,37 +623,64 @@ func (d *Decoder) nodeSample(fam family, val number, ts int64, b *storage.NodeBa
 	return ""
 }
 
-func (d *Decoder) containerSample(fam family, l *labelRefs, val number, ts int64, b *storage.NodeBatch) string {
+// containerIndex returns the batch index of the container the labels name,
+// adding an entry for a container not seen yet, or -1 (and why the payload
+// is malformed, or "" when the sample is only rejected).
+func (d *Decoder) containerIndex(fam family, l *labelRefs, labelSet []byte, b *storage.NodeBatch) (int32, string) {
 	if len(l.namespace) == 0 || len(l.pod) == 0 || len(l.container) == 0 {
 		d.rejected++
-		return ""
+		return -1, ""
 	}
 	sc := d.sc
 	idx, found := d.expectedContainer(fam, l, b)
-	if !found {
-		var key containerKey
-		var ok bool
-		if key.namespace, ok = d.internLabel(l.namespace, l.escaped&lNamespace != 0); !ok {
-			return "namespace label is not valid UTF-8"
-		}
-		if key.pod, ok = d.internLabel(l.pod, l.escaped&lPod != 0); !ok {
-			return "pod label is not valid UTF-8"
-		}
-		if key.container, ok = d.internLabel(l.container, l.escaped&lContainer != 0); !ok {
-			return "container label is not valid UTF-8"
-		}
-		if idx, found = sc.index[key]; !found {
-			idx = int32(len(b.Containers))
-			sc.index[key] = idx
-			b.Containers = append(b.Containers, storage.ContainerPoint{
-				Namespace: key.namespace,
-				Pod:       key.pod,
-				Container: key.container,
-				Point:     storage.Point{Timestamp: d.receivedAt},
-			})
-			sc.state = append(sc.state, containerState{})
-		}
+	if found {
+		return idx, ""
 	}
+	var key containerKey
+	var ok bool
+	if key.namespace, ok = d.internLabel(l.namespace, l.escaped&lNamespace != 0); !ok {
+		return -1, "namespace label is not valid UTF-8"
+	}
+	if key.pod, ok = d.internLabel(l.pod, l.escaped&lPod != 0); !ok {
+		return -1, "pod label is not valid UTF-8"
+	}
+	if key.container, ok = d.internLabel(l.container, l.escaped&lContainer != 0); !ok {
+		return -1, "container label is not valid UTF-8"
+	}
+	if idx, found = sc.index[key]; !found {
+		idx = int32(len(b.Containers))
+		sc.index[key] = idx
+		b.Containers = append(b.Containers, storage.ContainerPoint{
+			Namespace: key.namespace,
+			Pod:       key.pod,
+			Container: key.container,
+			Point:     storage.Point{Timestamp: d.receivedAt},
+		})
+		sc.state = append(sc.state, containerState{labels: labelSet})
+	}
+	return idx, ""
+}
+
+// sameLabelsAsExpected checks whether the label set starting at line[j] is,
+// byte for byte, the one of the line that added the container expected next
+// for the family (see decodeScratch.next): then it names that container and
+// parses the same, so the parse is skipped. It returns the container's batch
+// index and the index after the label set, or -1 and j.
+func (d *Decoder) sameLabelsAsExpected(fam family, line []byte, j int) (int32, int) {
+	k := d.sc.next[fam]
+	if int(k) >= len(d.sc.state) {
+		return -1, j
+	}
+	set := d.sc.state[k].labels
+	if len(set) == 0 || len(line)-j < len(set) || string(line[j:j+len(set)]) != string(set) {
+		return -1, j
+	}
+	return int32(d.first) + k, j + len(set)
+}
+
+// containerSample records a sample of the container at batch index idx.
+func (d *Decoder) containerSample(fam family, idx int32, val number, ts int64, b *storage.NodeBatch) string {
+	sc := d.sc
 	sc.next[fam] = idx - int32(d.first) + 1
 	st := &sc.state[int(idx)-d.first]
 	bit := uint16(1) << fam

@@ -272,6 +272,27 @@ var quirks = []struct {
 		},
 	},
 	{
+		// A later family's line is compared byte for byte with the label set
+		// of the line that added the container expected next; the same
+		// container written otherwise (label order, another label, a
+		// blank) must still land on it, and a pod whose name extends the
+		// expected one's (p2) must not be taken for it.
+		name: "later families name the expected container with other bytes",
+		body: `container_cpu_usage_seconds_total{container="a",namespace="ns",pod="p"} 1 1000` + "\n" +
+			`container_cpu_usage_seconds_total{container="b",namespace="ns",pod="p"} 2 1000` + "\n" +
+			`container_memory_working_set_bytes{pod="p",container="a",namespace="ns"} 10 1000` + "\n" +
+			`container_memory_working_set_bytes{container="b",namespace="ns",pod="p",id="x"} 20 1000` + "\n" +
+			`container_swap_usage_bytes{container="a", namespace="ns",pod="p"} 100 1000` + "\n" +
+			`container_swap_usage_bytes{container="b",namespace="ns",pod="p"}  200 1000` + "\n" +
+			`container_start_time_seconds{container="a",namespace="ns",pod="p"} 5` + "\n" +
+			`container_start_time_seconds{container="b",namespace="ns",pod="p2"} 6` + "\n",
+		containers: []storage.ContainerPoint{
+			cp("ns", "p", "a", storage.Point{Timestamp: ms(1000), CPUNanoSeconds: 1e9, WorkingSetBytes: 10, SwapBytes: 100, StartTime: 5e9, Valid: all}),
+			cp("ns", "p", "b", storage.Point{Timestamp: ms(1000), CPUNanoSeconds: 2e9, WorkingSetBytes: 20, SwapBytes: 200, Valid: all}),
+			cp("ns", "p2", "b", storage.Point{Timestamp: recNs, StartTime: 6e9}),
+		},
+	},
+	{
 		name: "CPU timestamp wins over memory and swap",
 		body: "container_swap_usage_bytes" + lbl + " 1 1000\n" +
 			"container_memory_working_set_bytes" + lbl + " 1 2000\n" +
