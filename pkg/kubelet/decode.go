@@ -141,10 +141,19 @@ type decodeScratch struct {
 	// being decoded) and lastFam its family.
 	lastName []byte
 	lastFam  family
+	// skipSets are the label sets of lines of families the decoder does not
+	// read, as checked (in the body being decoded), and skipNext the one the
+	// next such line is compared with: the kubelet's pod families list the
+	// same pods in the same order, so their label sets are checked once.
+	skipSets [][]byte
+	skipNext int
 }
 
 // maxPooledUnquote bounds the unescaping buffer kept in the pool.
 const maxPooledUnquote = 4 << 10
+
+// maxPooledSkipSets bounds skipSets: lines past it are checked in full.
+const maxPooledSkipSets = 1 << 12
 
 var scratchPool = sync.Pool{New: func() any {
 	return &decodeScratch{index: make(map[containerKey]int32)}
@@ -248,6 +257,11 @@ func (d *Decoder) putScratch() {
 	sc.state = sc.state[:0]
 	sc.next = [famContainerStart + 1]int32{}
 	sc.lastName, sc.lastFam = nil, famSkip
+	clear(sc.skipSets)
+	sc.skipSets, sc.skipNext = sc.skipSets[:0], 0
+	if cap(sc.skipSets) > maxPooledSkipSets {
+		sc.skipSets = nil
+	}
 	sc.unquote = sc.unquote[:0]
 	if cap(sc.unquote) > maxPooledUnquote {
 		sc.unquote = nil // one huge label value must not stay in the pool
@@ -369,6 +383,7 @@ func (d *Decoder) decodeLine(line []byte, b *storage.NodeBatch) string {
 		}
 		fam = lookupFamily(line[start:i])
 		sc.lastName, sc.lastFam = line[start:i], fam
+		sc.skipNext = 0
 	}
 
 	var (
@@ -378,16 +393,24 @@ func (d *Decoder) decodeLine(line []byte, b *storage.NodeBatch) string {
 	)
 	j := skipBlank(line, i)
 	if j < len(line) && line[j] == '{' {
+		checked := false
 		if fam.isContainer() {
 			container, j = d.sameLabelsAsExpected(fam, line, j)
+			checked = container >= 0
+		} else if fam == famSkip {
+			checked, j = sc.sameLabelsAsSkipped(line, j)
 		}
-		if container < 0 {
+		if !checked {
 			start := j
 			var reason string
 			if j, reason = d.parseLabels(line, j+1, fam.isContainer(), &labels); reason != "" {
 				return reason
 			}
 			labelSet = line[start:j]
+			if fam == famSkip && len(sc.skipSets) < maxPooledSkipSets {
+				sc.skipSets = append(sc.skipSets, labelSet)
+				sc.skipNext = len(sc.skipSets)
+			}
 		}
 		j = skipBlank(line, j)
 	} else if j == i && j < len(line) {
@@ -676,6 +699,21 @@ func (d *Decoder) sameLabelsAsExpected(fam family, line []byte, j int) (int32, i
 		return -1, j
 	}
 	return int32(d.first) + k, j + len(set)
+}
+
+// sameLabelsAsSkipped checks whether the label set starting at line[j] is, byte
+// for byte, the checked one the line of a skipped family is compared with
+// (skipSets[skipNext]); it returns whether it is and the index after it.
+func (sc *decodeScratch) sameLabelsAsSkipped(line []byte, j int) (bool, int) {
+	if sc.skipNext >= len(sc.skipSets) {
+		return false, j
+	}
+	set := sc.skipSets[sc.skipNext]
+	if len(line)-j < len(set) || string(line[j:j+len(set)]) != string(set) {
+		return false, j
+	}
+	sc.skipNext++
+	return true, j + len(set)
 }
 
 // containerSample records a sample of the container at batch index idx.

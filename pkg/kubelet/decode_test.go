@@ -504,6 +504,15 @@ var badInputs = []struct {
 	{"duplicate label", `container_cpu_usage_seconds_total{container="a",container="b",namespace="ns",pod="p"} 1` + "\n", 1, "duplicate label container"},
 	{"invalid UTF-8 in a name", "container_cpu_usage_seconds_total{container=\"\xff\",namespace=\"ns\",pod=\"p\"} 1\n", 1, "not valid UTF-8"},
 	{"invalid UTF-8 in another label", "pod_cpu_usage_seconds_total{pod=\"\xc3\x28\"} 1\n", 1, "not valid UTF-8"},
+	// Label sets of skipped families are checked once per distinct bytes:
+	// a later family's line that differs from the earlier one is checked.
+	{"invalid label in a later skipped family", "pod_cpu_usage_seconds_total{namespace=\"ns\",pod=\"p\"} 1\n" +
+		"pod_memory_working_set_bytes{namespace=\"ns\",pod=\"p\"} 1\n" +
+		"pod_swap_usage_bytes{namespace=\"ns\",pod=\"p\xff\"} 1\n", 3, "not valid UTF-8"},
+	{"invalid value after a checked label set", "pod_cpu_usage_seconds_total{namespace=\"ns\",pod=\"p\"} 1\n" +
+		"pod_memory_working_set_bytes{namespace=\"ns\",pod=\"p\"} x\n", 2, "invalid value"},
+	{"invalid value after the expected container's label set", "container_cpu_usage_seconds_total{container=\"c\",namespace=\"ns\",pod=\"p\"} 1\n" +
+		"container_memory_working_set_bytes{container=\"c\",namespace=\"ns\",pod=\"p\"} 1 x\n", 2, "timestamp"},
 	{"TYPE without a name", "# TYPE\n", 1, "expected a metric name after # TYPE"},
 	{"HELP with a bad name", "# HELP 9lives x\n", 1, "expected a metric name after # HELP"},
 	{"TYPE without a type", "# TYPE node_cpu_usage_seconds_total\n", 1, "missing metric type"},
