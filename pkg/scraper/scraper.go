@@ -1,7 +1,6 @@
 // Package scraper runs one scrape loop per node. Each loop ticks at the metric
-// resolution with a stable phase derived from the node's name, placed on a grid
-// of slots that narrow as the cluster grows (slotWidthFor), so scrapes are spread
-// evenly over the interval and a node keeps its slot across restarts.
+// resolution with a stable phase offset derived from the node's name, so scrapes
+// are spread evenly over the interval and a node keeps its slot across restarts.
 // A loop is a timer (time.AfterFunc), not a goroutine: when it fires, the scrape
 // is handed to a worker goroutine that has scraped before if one is idle (its
 // stack is already grown to what a TLS read, gunzip and decode need, so scrapes
@@ -80,14 +79,11 @@ type Scraper struct {
 	idleWorkers atomic.Int32
 	// workerIdle is how long a worker waits for the next due loop.
 	workerIdle time.Duration
-	// slotWidth is the current width of the slots loops tick on
-	// (slotWidthFor the number of loops), in nanoseconds.
-	slotWidth atomic.Int64
 }
 
 // defaultWorkerIdle is how long a worker waits for the next due loop before it
-// ends. Slots are at most 250 ms apart, so workers live across slots; their
-// number follows the largest burst of concurrent scrapes.
+// ends. Slots are 250 ms apart, so workers live across slots; their number
+// follows the largest burst of concurrent scrapes.
 const defaultWorkerIdle = 2 * time.Second
 
 // New returns a Scraper; call Run to start it and AddOrUpdateNode/DeleteNode
@@ -113,7 +109,6 @@ func New(client Client, sink Sink, opts Options) *Scraper {
 		workerIdle: defaultWorkerIdle,
 	}
 	s.lastProgress.Store(opts.Now().UnixNano())
-	s.resizeSlotsLocked()
 	if opts.TracerProvider != nil {
 		s.tracer = opts.TracerProvider.Tracer(TracerName)
 	}
@@ -159,16 +154,9 @@ func (s *Scraper) AddOrUpdateNode(node *corev1.Node) {
 	}
 	l.node.Store(node)
 	s.loops[node.Name] = l
-	s.resizeSlotsLocked()
 	if s.ctx != nil {
 		s.startLocked(l)
 	}
-}
-
-// resizeSlotsLocked sets the slot width for the number of loops. Called with
-// s.mu held.
-func (s *Scraper) resizeSlotsLocked() {
-	s.slotWidth.Store(int64(slotWidthFor(len(s.loops), s.opts.Resolution)))
 }
 
 // DeleteNode stops the node's loop and frees its data in the sink.
@@ -176,7 +164,6 @@ func (s *Scraper) DeleteNode(name string) {
 	s.mu.Lock()
 	l, ok := s.loops[name]
 	delete(s.loops, name)
-	s.resizeSlotsLocked()
 	s.mu.Unlock()
 	if !ok {
 		return
@@ -210,7 +197,7 @@ func (s *Scraper) startLocked(l *nodeLoop) {
 		return
 	}
 	l.ctx, l.cancel = context.WithCancel(s.ctx)
-	l.phase = phase(l.name, s.opts.Resolution)
+	l.offset = phaseOffset(l.name, s.opts.Resolution)
 	// A new node is scraped at once, then on its own slot of the grid: its
 	// first CPU rate is served within one resolution of its registration.
 	// l.mu is held until l.timer is set, which tick waits for.
@@ -257,43 +244,22 @@ func (s *Scraper) work(l *nodeLoop) {
 	}
 }
 
-// Nodes tick on a grid of slots: the nodes of a slot are scraped in one
-// burst, so an otherwise idle process wakes once per slot instead of once per
-// node. Slots are maxSlotWidth wide while they hold at most slotTarget nodes
-// (up to ~1,900 nodes at 15 s: 60 slots), and halved as the cluster grows,
-// down to minSlotWidth, so a burst's decoding stays short: the CPU of a
-// burst of 80 nodes delays a request to the API by several milliseconds on a
-// 2-core machine, one of 20 by about one.
-const (
-	maxSlotWidth = 250 * time.Millisecond
-	minSlotWidth = maxSlotWidth / 16
-	slotTarget   = 32
-)
+// slotWidth is the grid nodes' phase offsets are placed on. Nodes sharing a
+// slot are scraped in one burst, so an otherwise idle process wakes once per
+// slot instead of once per node (at 1,000 nodes and 15 s, about 17 nodes per
+// slot); 60 slots per 15 s still spread the load evenly.
+const slotWidth = 250 * time.Millisecond
 
-// slotWidthFor returns the slot width for nodes at resolution.
-func slotWidthFor(nodes int, resolution time.Duration) time.Duration {
-	w := maxSlotWidth
-	for w > minSlotWidth && int64(nodes)*int64(w) > slotTarget*int64(resolution) {
-		w /= 2
-	}
-	return w
-}
-
-// phase spreads nodes over the interval by a hash of their name: the same
-// name has the same phase in every process and at every cluster size.
-func phase(name string, resolution time.Duration) time.Duration {
+// phaseOffset spreads nodes over the interval by a hash of their name, on
+// slots of slotWidth.
+func phaseOffset(name string, resolution time.Duration) time.Duration {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(name))
-	return time.Duration(h.Sum64() % uint64(resolution))
-}
-
-// slotOffset places a phase on the slot grid of width: the start of its slot.
-// A resolution shorter than two slots is not quantized.
-func slotOffset(phase, resolution, width time.Duration) time.Duration {
-	if resolution < 2*width {
-		return phase
+	slots := uint64(resolution / slotWidth)
+	if slots < 2 {
+		return time.Duration(h.Sum64() % uint64(resolution))
 	}
-	return phase - phase%width
+	return time.Duration(h.Sum64()%slots) * slotWidth
 }
 
 // nextTick returns the first instant after now on the node's grid
@@ -319,7 +285,7 @@ type nodeLoop struct {
 	mu      sync.Mutex
 	ctx     context.Context    // child of Run's; canceled by stop
 	cancel  context.CancelFunc // nil until started
-	phase   time.Duration      // the node's phase, placed on the slot grid by slotOffset
+	offset  time.Duration      // the node's phase on the grid
 	timer   *time.Timer        // runs tick
 	stopped bool               // no tick scrapes any more
 	// inflight counts ticks that passed the stopped check; stop waits for
@@ -353,8 +319,7 @@ func (l *nodeLoop) tick() {
 	defer l.mu.Unlock()
 	if !l.stopped && ctx.Err() == nil {
 		now := s.opts.Now()
-		off := slotOffset(l.phase, s.opts.Resolution, time.Duration(s.slotWidth.Load()))
-		l.timer.Reset(nextTick(now, s.opts.Resolution, off).Sub(now))
+		l.timer.Reset(nextTick(now, s.opts.Resolution, l.offset).Sub(now))
 	}
 }
 

@@ -19,40 +19,33 @@ func TestPhaseOffsetAndNextTick(t *testing.T) {
 	res := 15 * time.Second
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, name := range []string{"a", "node-1", "node-2", "worker-10000"} {
-		p := phase(name, res)
-		if p < 0 || p >= res {
-			t.Errorf("%s: phase %s outside [0,%s)", name, p, res)
+		off := phaseOffset(name, res)
+		if off < 0 || off >= res {
+			t.Errorf("%s: offset %s outside [0,%s)", name, off, res)
 		}
-		if p != phase(name, res) {
-			t.Errorf("%s: phase not stable", name)
+		if off != phaseOffset(name, res) {
+			t.Errorf("%s: offset not stable", name)
 		}
-		for _, w := range []time.Duration{maxSlotWidth, maxSlotWidth / 4, minSlotWidth} {
-			if off := slotOffset(p, res, w); off%w != 0 || off > p || p-off >= w {
-				t.Errorf("%s: offset %s of phase %s not the start of its %s slot", name, off, p, w)
-			}
+		if off%slotWidth != 0 {
+			t.Errorf("%s: offset %s not on the %s slot grid", name, off, slotWidth)
 		}
 	}
-	// Nodes use (nearly) every slot of the width chosen for their number,
-	// none much more than its share.
-	for _, nodes := range []int{1000, 5000, 10000} {
-		w := slotWidthFor(nodes, res)
-		perSlot := map[time.Duration]int{}
-		for i := range nodes {
-			perSlot[slotOffset(phase(fmt.Sprintf("node-%d", i), res), res, w)]++
-		}
-		slots := int(res / w)
-		if len(perSlot) < slots*9/10 {
-			t.Errorf("%d nodes on %d of %d slots of %s", nodes, len(perSlot), slots, w)
-		}
-		for off, n := range perSlot {
-			if n > 2*slotTarget {
-				t.Errorf("%d nodes: slot %s of %s has %d nodes", nodes, off, w, n)
-			}
+	// 1,000 nodes use (nearly) every slot, none much more than its share
+	perSlot := map[time.Duration]int{}
+	for i := range 1000 {
+		perSlot[phaseOffset(fmt.Sprintf("node-%d", i), res)]++
+	}
+	if slots := int(res / slotWidth); len(perSlot) < slots*9/10 {
+		t.Errorf("1,000 nodes on %d of %d slots", len(perSlot), slots)
+	}
+	for off, n := range perSlot {
+		if n > 3*1000/int(res/slotWidth) {
+			t.Errorf("slot %s has %d nodes", off, n)
 		}
 	}
 	// a resolution shorter than two slots is not quantized
-	if p := phase("node-1", 300*time.Millisecond); slotOffset(p, 300*time.Millisecond, maxSlotWidth) != p {
-		t.Errorf("short resolution: phase %s quantized", p)
+	if off := phaseOffset("node-1", 300*time.Millisecond); off < 0 || off >= 300*time.Millisecond {
+		t.Errorf("short resolution: offset %s", off)
 	}
 	tests := []struct {
 		name   string
@@ -216,48 +209,5 @@ func TestLogTransitionState(t *testing.T) {
 		if l.failing != s.wantFailing || l.lastReason != s.wantState {
 			t.Errorf("step %d: failing=%v state=%q, want %v %q", i, l.failing, l.lastReason, s.wantFailing, s.wantState)
 		}
-	}
-}
-
-// TestSlotWidth: slots are halved as nodes outgrow them, within bounds, and
-// the scraper follows its number of nodes.
-func TestSlotWidth(t *testing.T) {
-	res := 15 * time.Second
-	for _, tc := range []struct {
-		nodes int
-		want  time.Duration
-	}{
-		{0, maxSlotWidth},
-		{1000, maxSlotWidth},      // 17 per slot
-		{1920, maxSlotWidth},      // 32 per slot
-		{1921, maxSlotWidth / 2},  //
-		{5000, maxSlotWidth / 4},  // 21 per slot
-		{10000, maxSlotWidth / 8}, // 21 per slot
-		{1_000_000, minSlotWidth}, // bounded
-		{-1, maxSlotWidth},        // nonsense stays at the widest
-	} {
-		if got := slotWidthFor(tc.nodes, res); got != tc.want {
-			t.Errorf("%d nodes: width %s, want %s", tc.nodes, got, tc.want)
-		}
-	}
-	if got := slotWidthFor(5000, time.Minute); got != maxSlotWidth {
-		t.Errorf("5,000 nodes at 1m: width %s, want %s", got, maxSlotWidth)
-	}
-
-	s := New(nil, nopSink{}, Options{Resolution: res})
-	if got := time.Duration(s.slotWidth.Load()); got != maxSlotWidth {
-		t.Fatalf("new scraper: width %s, want %s", got, maxSlotWidth)
-	}
-	for i := range 5000 {
-		s.AddOrUpdateNode(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("node-%d", i)}})
-	}
-	if got := time.Duration(s.slotWidth.Load()); got != maxSlotWidth/4 {
-		t.Errorf("5,000 nodes: width %s, want %s", got, maxSlotWidth/4)
-	}
-	for i := range 4000 {
-		s.DeleteNode(fmt.Sprintf("node-%d", i))
-	}
-	if got := time.Duration(s.slotWidth.Load()); got != maxSlotWidth {
-		t.Errorf("1,000 nodes left: width %s, want %s", got, maxSlotWidth)
 	}
 }
