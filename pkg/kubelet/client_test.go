@@ -650,6 +650,12 @@ func TestScrapeTimeouts(t *testing.T) {
 			if got := Reason(err); got != tc.reason {
 				t.Errorf("Reason = %q, want %q (err: %v)", got, tc.reason, err)
 			}
+			// The error names the context's end, as net/http's does: what an
+			// operator reads in the log line of the failed scrape.
+			want := map[string]error{ReasonTimeout: context.DeadlineExceeded, ReasonCanceled: context.Canceled}[tc.reason]
+			if want != nil && !errors.Is(err, want) {
+				t.Errorf("error %q does not wrap %v", err, want)
+			}
 			if el := time.Since(start); el > 3*time.Second {
 				t.Errorf("took %v", el)
 			}

@@ -108,6 +108,9 @@ func (p *connPool) RoundTrip(req *http.Request) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		pc, reused, err := p.get(ctx, key)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("%w (%w)", context.Cause(ctx), err)
+			}
 			return nil, err
 		}
 		resp, noResponse, err := p.exchange(ctx, pc, req)
@@ -251,10 +254,11 @@ var (
 // was idle gives (the write fails, or the read finds the end of the stream or
 // a reset).
 func (p *connPool) exchange(ctx context.Context, pc *poolConn, req *http.Request) (resp *http.Response, noResponse bool, err error) {
+	// The context interrupts the exchange when it is done, and only then:
+	// a read or write that fails because of it is reported with the
+	// context's error (ctx.Err is set before AfterFunc runs), as net/http
+	// does; a deadline of the connection's own could fire first.
 	c := pc.conn
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
 
 	bw := writerPool.Get().(*bufio.Writer)
@@ -289,7 +293,7 @@ func (p *connPool) exchange(ctx context.Context, pc *poolConn, req *http.Request
 		return nil, noResponse, err
 	}
 	resp.Body = &poolBody{
-		p: p, pc: pc, br: br, body: resp.Body, stop: stop,
+		p: p, pc: pc, br: br, body: resp.Body, stop: stop, ctx: ctx,
 		keep: !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols,
 		eof:  resp.Body == http.NoBody,
 	}
@@ -305,9 +309,10 @@ type poolBody struct {
 	p      *connPool
 	pc     *poolConn
 	br     *bufio.Reader
-	body   io.ReadCloser // http.ReadResponse's
-	stop   func() bool   // unregisters the context's AfterFunc
-	keep   bool          // the response lets the connection be reused
+	body   io.ReadCloser   // http.ReadResponse's
+	stop   func() bool     // unregisters the context's AfterFunc
+	ctx    context.Context // the request's
+	keep   bool            // the response lets the connection be reused
 	eof    bool
 	closed bool
 }
@@ -317,8 +322,11 @@ func (b *poolBody) Read(q []byte) (int, error) {
 		return 0, errBodyClosed
 	}
 	n, err := b.body.Read(q)
-	if err == io.EOF {
+	switch {
+	case err == io.EOF:
 		b.eof = true
+	case err != nil && b.ctx.Err() != nil:
+		err = fmt.Errorf("%w (%w)", context.Cause(b.ctx), err)
 	}
 	return n, err
 }
@@ -335,9 +343,6 @@ func (b *poolBody) Close() error {
 	readerPool.Put(b.br)
 	b.br = nil
 	if !reuse {
-		return b.pc.conn.Close()
-	}
-	if err := b.pc.conn.SetDeadline(time.Time{}); err != nil {
 		return b.pc.conn.Close()
 	}
 	b.p.put(b.pc)
