@@ -97,10 +97,7 @@ func closeAll(pcs []*poolConn) {
 
 // RoundTrip implements http.RoundTripper.
 func (p *connPool) RoundTrip(req *http.Request) (*http.Response, error) {
-	if ok, err := p.serves(req); !ok || err != nil {
-		if err != nil {
-			return nil, err
-		}
+	if !p.serves(req) {
 		return p.std.RoundTrip(req)
 	}
 	ctx := req.Context()
@@ -122,28 +119,27 @@ func (p *connPool) RoundTrip(req *http.Request) (*http.Response, error) {
 			continue // closed while idle: GET is idempotent
 		}
 		if ctx.Err() != nil {
-			// The deadline set on the connection or the cancel interrupted
-			// the exchange: report why, as net/http does.
+			// The context's end interrupted the exchange: report why, as
+			// net/http does.
 			return nil, fmt.Errorf("%w (%w)", context.Cause(ctx), err)
 		}
 		return nil, err
 	}
 }
 
-// serves reports whether the pool serves req itself.
-func (p *connPool) serves(req *http.Request) (bool, error) {
+// serves reports whether the pool serves req itself; std serves the rest.
+func (p *connPool) serves(req *http.Request) bool {
 	if req.URL == nil || req.URL.Scheme != "https" || req.URL.Host == "" ||
 		req.Method != http.MethodGet && req.Method != http.MethodHead ||
-		req.Body != nil && req.Body != http.NoBody {
-		return false, nil
+		req.Body != nil && req.Body != http.NoBody || p.std.DisableKeepAlives {
+		return false
 	}
 	if p.std.Proxy != nil {
-		u, err := p.std.Proxy(req)
-		if err != nil || u != nil {
-			return false, nil // std proxies it, or reports the error
+		if u, err := p.std.Proxy(req); err != nil || u != nil {
+			return false // std proxies it, or reports the error
 		}
 	}
-	return true, nil
+	return true
 }
 
 // hostPort is the pool key of a URL host: host:port, 443 by default.
