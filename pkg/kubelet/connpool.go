@@ -56,7 +56,6 @@ type connPool struct {
 	nidle    int
 	sweeper  *time.Timer // runs sweep while connections are idle; nil until needed
 	sweeping bool        // sweeper is armed
-	now      func() time.Time
 }
 
 // poolConn is one connection to a kubelet.
@@ -70,7 +69,7 @@ type poolConn struct {
 // newConnPool returns a pool configured like std, which must have its
 // TLSClientConfig and DialContext set (transportFor's does).
 func newConnPool(std *http.Transport) *connPool {
-	return &connPool{std: std, idle: make(map[string]*poolConn), now: time.Now}
+	return &connPool{std: std, idle: make(map[string]*poolConn)}
 }
 
 // CloseIdleConnections closes every idle connection (std's too).
@@ -154,7 +153,7 @@ func hostPort(host string) string {
 func (p *connPool) get(ctx context.Context, key string) (*poolConn, bool, error) {
 	var stale []*poolConn
 	p.mu.Lock()
-	now := p.now()
+	now := time.Now()
 	for pc := p.idle[key]; pc != nil; pc = p.idle[key] {
 		p.pop(key, pc)
 		if p.expired(pc, now) {
@@ -362,7 +361,7 @@ func (p *connPool) put(pc *poolConn) {
 		pc.conn.Close()
 		return
 	}
-	pc.idleSince = p.now()
+	pc.idleSince = time.Now()
 	pc.next = p.idle[pc.key]
 	p.idle[pc.key] = pc
 	p.nidle++
@@ -388,7 +387,7 @@ func (p *connPool) armSweeper() {
 // connection is idle.
 func (p *connPool) sweep() {
 	p.mu.Lock()
-	now := p.now()
+	now := time.Now()
 	var closing []*poolConn
 	for key, top := range p.idle {
 		var kept, last *poolConn

@@ -388,7 +388,7 @@ func (d *Decoder) decodeLine(line []byte, b *storage.NodeBatch) string {
 
 	var (
 		labels    labelRefs
-		labelSet  []byte // the label set of a container sample
+		labelSet  []byte // the label set as parsed, of a container or skipped sample
 		container = int32(-1)
 	)
 	j := skipBlank(line, i)
