@@ -52,10 +52,9 @@ type connPool struct {
 	std *http.Transport
 
 	mu       sync.Mutex
-	idle     map[string]*poolConn // per host:port, a stack linked by next
-	nidle    int
-	sweeper  *time.Timer // runs sweep while connections are idle; nil until needed
-	sweeping bool        // sweeper is armed
+	idle     map[string]*poolConn // per host:port, a stack linked by next (newest first); never an empty one
+	sweeper  *time.Timer          // runs sweep while connections are idle; nil until needed
+	sweeping bool                 // sweeper is armed
 }
 
 // poolConn is one connection to a kubelet.
@@ -82,7 +81,6 @@ func (p *connPool) CloseIdleConnections() {
 		}
 		delete(p.idle, key)
 	}
-	p.nidle = 0
 	p.mu.Unlock()
 	closeAll(closing)
 	p.std.CloseIdleConnections()
@@ -195,7 +193,6 @@ func (p *connPool) pop(key string, pc *poolConn) {
 		p.idle[key] = pc.next
 	}
 	pc.next = nil
-	p.nidle--
 }
 
 func (p *connPool) expired(pc *poolConn, now time.Time) bool {
@@ -364,7 +361,6 @@ func (p *connPool) put(pc *poolConn) {
 	pc.idleSince = time.Now()
 	pc.next = p.idle[pc.key]
 	p.idle[pc.key] = pc
-	p.nidle++
 	p.armSweeper()
 	p.mu.Unlock()
 }
@@ -384,38 +380,32 @@ func (p *connPool) armSweeper() {
 }
 
 // sweep closes connections idle for IdleConnTimeout and stays armed while any
-// connection is idle.
+// connection is idle. A stack is newest first, so its expired connections
+// are its tail.
 func (p *connPool) sweep() {
 	p.mu.Lock()
 	now := time.Now()
 	var closing []*poolConn
 	for key, top := range p.idle {
-		var kept, last *poolConn
-		for pc := top; pc != nil; {
-			next := pc.next
-			if p.expired(pc, now) {
-				closing = append(closing, pc)
-				pc.next = nil
-				p.nidle--
-			} else {
-				if last == nil {
-					kept = pc
-				} else {
-					last.next = pc
-				}
-				last = pc
-				pc.next = nil
-			}
-			pc = next
-		}
-		if kept == nil {
+		if p.expired(top, now) {
 			delete(p.idle, key)
-		} else {
-			p.idle[key] = kept
+			for pc := top; pc != nil; pc = pc.next {
+				closing = append(closing, pc)
+			}
+			continue
+		}
+		for pc := top; pc.next != nil; pc = pc.next {
+			if p.expired(pc.next, now) {
+				for old := pc.next; old != nil; old = old.next {
+					closing = append(closing, old)
+				}
+				pc.next = nil
+				break
+			}
 		}
 	}
 	p.sweeping = false
-	if p.nidle > 0 {
+	if len(p.idle) > 0 {
 		p.armSweeper()
 	}
 	p.mu.Unlock()

@@ -9,6 +9,7 @@ package kubelet
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -178,8 +179,8 @@ func TestConnPoolSweepsIdleConnections(t *testing.T) {
 	waitFor(t, "the idle connection to be closed", func() bool { return closed.Load() == 1 })
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.nidle != 0 || len(p.idle) != 0 || p.sweeping {
-		t.Errorf("after the sweep: %d idle, %d hosts, sweeping %v; want none", p.nidle, len(p.idle), p.sweeping)
+	if len(p.idle) != 0 || p.sweeping {
+		t.Errorf("after the sweep: %d hosts with idle connections, sweeping %v; want none", len(p.idle), p.sweeping)
 	}
 }
 
@@ -229,3 +230,46 @@ func TestConnPoolLeavesProxiedRequestsToTransport(t *testing.T) {
 }
 
 func (k *kubeletServer) portString() string { return strconv.Itoa(k.port) }
+
+// TestConnPoolSweepKeepsRecentConnections: a sweep closes exactly the
+// connections idle for IdleConnTimeout, which are the tails of the stacks.
+func TestConnPoolSweepKeepsRecentConnections(t *testing.T) {
+	p := newConnPool(&http.Transport{IdleConnTimeout: time.Minute})
+	now := time.Now()
+	// ages per host, newest first as put leaves them
+	ages := map[string][]time.Duration{
+		"fresh:10250":   {time.Second, 10 * time.Second},
+		"mixed:10250":   {time.Second, 30 * time.Second, 2 * time.Minute, 3 * time.Minute},
+		"expired:10250": {2 * time.Minute, 5 * time.Minute},
+	}
+	var conns []net.Conn
+	for key, as := range ages {
+		for i := len(as) - 1; i >= 0; i-- { // push oldest first
+			a, b := net.Pipe()
+			conns = append(conns, a, b)
+			pc := &poolConn{conn: tls.Client(a, &tls.Config{}), key: key, idleSince: now.Add(-as[i])}
+			pc.next = p.idle[key]
+			p.idle[key] = pc
+		}
+	}
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	p.sweep()
+	got := map[string]int{}
+	for key, top := range p.idle {
+		for pc := top; pc != nil; pc = pc.next {
+			got[key]++
+		}
+	}
+	want := map[string]int{"fresh:10250": 2, "mixed:10250": 2}
+	if len(got) != len(want) || got["fresh:10250"] != 2 || got["mixed:10250"] != 2 {
+		t.Errorf("idle connections per host after the sweep: %v, want %v", got, want)
+	}
+	if !p.sweeping {
+		t.Error("sweeper not armed again while connections stay idle")
+	}
+	p.sweeper.Stop()
+}
