@@ -72,7 +72,8 @@ func NodeNameFrom(ctx context.Context) (string, bool) {
 //     frame and HPACK state). The connections are the pool's (connPool),
 //     not net/http's: no goroutine per idle connection and ~10 KB of heap,
 //     where net/http's HTTP/2 takes ~28 KB and a goroutine, its HTTP/1.1
-//     ~21 KB and two goroutines (BenchmarkIdleConnections). A request that
+//     15-21 KB (small or default buffers) and two goroutines
+//     (BenchmarkIdleConnections). A request that
 //     times out closes its HTTP/1.1 connection, so a hung kubelet is never
 //     reused without the HTTP/2 ping health check.
 //   - When c names a CA file (--kubelet-certificate-authority, the
@@ -94,11 +95,7 @@ func newTransport(c *rest.Config, o TransportOptions, now func() time.Time) (htt
 		if c.TLSClientConfig.Insecure {
 			return nil, errors.New("verifying kubelet certificates against node names needs TLS verification, not insecure")
 		}
-		dial := c.Dial
-		if dial == nil {
-			dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-		}
-		c.Dial = dialRealAddress(dial)
+		c.Dial = dialRealAddress(dialerOf(c))
 		c.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &nodeNameRoundTripper{next: rt} })
 	}
 	if c.TLSClientConfig.CAFile == "" || len(c.TLSClientConfig.CAData) > 0 || c.TLSClientConfig.Insecure {
@@ -142,10 +139,7 @@ func transportFor(c *rest.Config) (http.RoundTripper, error) {
 	if err != nil {
 		return nil, err
 	}
-	dial := c.Dial
-	if dial == nil {
-		dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	}
+	dial := dialerOf(c)
 	base := utilnet.SetOldTransportDefaults(&http.Transport{
 		Proxy:               c.Proxy,
 		TLSClientConfig:     tlsConfig,
@@ -163,6 +157,15 @@ func transportFor(c *rest.Config) (http.RoundTripper, error) {
 	cc.Dial, cc.Proxy = nil, nil
 	cc.Transport = newConnPool(base)
 	return rest.TransportFor(cc)
+}
+
+// dialerOf returns c's dialer, or client-go's default one (30 s connect
+// timeout, 30 s keep-alive).
+func dialerOf(c *rest.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if c.Dial != nil {
+		return c.Dial
+	}
+	return (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 }
 
 // dialTarget maps the address a request names (node name and port) to the
