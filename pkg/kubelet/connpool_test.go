@@ -36,16 +36,14 @@ func poolScrape(t *testing.T, c *Client) {
 	}
 }
 
-// waitFor polls cond every 10 ms for up to 5 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
+// eventually polls cond every 10 ms for up to d and reports whether it held.
+func eventually(d time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			return false
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
+	return true
 }
 
 // TestConnPoolParksNoGoroutines: idle kept-alive connections cost the client
@@ -70,10 +68,7 @@ func TestConnPoolParksNoGoroutines(t *testing.T) {
 	// client's side (net/http's transport: two more); the servers'
 	// goroutines may take a moment to park.
 	limit := before + kubelets - 1
-	deadline := time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > limit && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(2*time.Second, func() bool { return runtime.NumGoroutine() <= limit })
 	if got := runtime.NumGoroutine(); got > limit {
 		t.Errorf("%d goroutines with %d more idle connections, want at most %d (one per server connection)", got, kubelets-1, limit)
 	}
@@ -176,7 +171,9 @@ func TestConnPoolSweepsIdleConnections(t *testing.T) {
 	if closed.Load() != 0 {
 		t.Fatal("connection closed right after the scrape")
 	}
-	waitFor(t, "the idle connection to be closed", func() bool { return closed.Load() == 1 })
+	if !eventually(5*time.Second, func() bool { return closed.Load() == 1 }) {
+		t.Fatal("timed out waiting for the idle connection to be closed")
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.idle) != 0 || p.sweeping {
