@@ -289,20 +289,28 @@ func BenchmarkGunzip(b *testing.B) {
 		Reset(io.Reader) error
 	}
 	for _, tc := range []struct {
-		name string
-		zr   resetReader
+		name  string
+		zr    resetReader
+		bytes bool // inflate from a *bytes.Reader instead of a bufio.Reader
 	}{
-		{"inflater=stdlib", new(stdgzip.Reader)},
-		{"inflater=klauspost", new(gzip.Reader)},
+		{"inflater=stdlib", new(stdgzip.Reader), false},
+		{"inflater=klauspost", new(gzip.Reader), false},
+		{"inflater=klauspost/from=bytes", new(gzip.Reader), true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			var out bytes.Buffer
 			src := bytes.NewReader(nil)
+			br := bufio.NewReader(nil)
 			b.SetBytes(int64(len(plain)))
 			b.ReportAllocs()
 			for b.Loop() {
 				src.Reset(gz)
-				if err := tc.zr.Reset(bufio.NewReader(src)); err != nil {
+				var r io.Reader = src
+				if !tc.bytes {
+					br.Reset(src)
+					r = br
+				}
+				if err := tc.zr.Reset(r); err != nil {
 					b.Fatal(err)
 				}
 				out.Reset()

@@ -8,7 +8,6 @@ you may not use this file except in compliance with the License.
 package kubelet
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -332,48 +331,78 @@ func (c *Client) Scrape(ctx context.Context, node *corev1.Node, d *Decoder, b *s
 var errBodyTooLarge = errors.New("response body too large")
 
 // gunzipper decompresses one response body at a time. It is pooled with its
-// buffers: the flate window and tables, and the bufio.Reader under them, which
-// also spares gzip.Reader.Reset from allocating one of its own. The inflater
-// is github.com/klauspost/compress's, API-compatible with compress/gzip and
-// 1.3-1.4x faster on a kubelet payload (BenchmarkGunzip); inflating was 40 %
-// of the CPU of a scrape with the standard library's.
+// buffers: the compressed body, the reader over it and the flate window and
+// tables. The inflater is github.com/klauspost/compress's, API-compatible
+// with compress/gzip and 1.3-1.4x faster on a kubelet payload
+// (BenchmarkGunzip); inflating was 40 % of the CPU of a scrape with the
+// standard library's. The compressed body (a tenth of the decompressed one)
+// is read whole first: the inflater reads a *bytes.Reader byte by byte
+// without a call per byte, 20-25 % faster than from a bufio.Reader.
 type gunzipper struct {
-	br bufio.Reader
-	zr gzip.Reader
+	limited    io.LimitedReader
+	compressed bytes.Buffer
+	src        bytes.Reader
+	zr         gzip.Reader
 }
 
 var gunzipPool = sync.Pool{New: func() any { return new(gunzipper) }}
 
-// reset starts decompressing r: it reads the gzip header.
-func (g *gunzipper) reset(r io.Reader) (io.Reader, error) {
-	g.br.Reset(r)
-	if err := g.zr.Reset(&g.br); err != nil {
-		return nil, err
+// maxPooledCompressed is the largest compressed-body buffer kept for reuse: a
+// kubelet's gzipped payload is a few KiB per 30 pods.
+const maxPooledCompressed = 256 << 10
+
+// compressedCap bounds the gzip bytes read for a body of at most maxBody
+// decompressed bytes: deflate's stored blocks add 5 bytes per 64 KiB and gzip
+// a header and a trailer, so an eighth more plus 4 KiB covers any encoding of
+// a body within the cap.
+func compressedCap(maxBody int64) int64 { return maxBody + maxBody/8 + 4<<10 }
+
+// reset reads the compressed body from r, at most limit bytes, and starts
+// decompressing it: it reads the gzip header.
+func (g *gunzipper) reset(r io.Reader, limit int64) (io.Reader, error) {
+	g.compressed.Reset()
+	g.limited = io.LimitedReader{R: r, N: limit + 1}
+	n, err := g.compressed.ReadFrom(&g.limited)
+	g.limited.R = nil
+	if err != nil {
+		return nil, fmt.Errorf("reading body: %w", err)
+	}
+	if n > limit {
+		return nil, fmt.Errorf("%w: over %d bytes compressed", errBodyTooLarge, limit)
+	}
+	g.src.Reset(g.compressed.Bytes())
+	if err := g.zr.Reset(&g.src); err != nil {
+		return nil, fmt.Errorf("gzip body: %w", err)
 	}
 	return &g.zr, nil
 }
 
-// release drops the body and puts g back in the pool.
+// release puts g back in the pool, without a compressed buffer grown past
+// maxPooledCompressed.
 func (g *gunzipper) release() {
-	g.br.Reset(nil)
+	g.src.Reset(nil)
+	if g.compressed.Cap() > maxPooledCompressed {
+		g.compressed = bytes.Buffer{}
+	}
 	gunzipPool.Put(g)
 }
 
 // readBody reads the whole body into buf, decompressing a gzip body; it never
-// reads more than maxBody+1 (decompressed) bytes.
+// reads more than maxBody+1 (decompressed) bytes, nor more than
+// compressedCap(maxBody)+1 compressed ones.
 func (c *Client) readBody(resp *http.Response, buf *bytes.Buffer) (int64, error) {
 	var body io.Reader = resp.Body
 	// We asked for gzip ourselves, so the transport left the body as it came
 	// (Uncompressed is false), whether the kubelet gzipped it or not. A body
 	// the transport did decompress has lost its Content-Encoding.
 	if !resp.Uncompressed && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
-		// Content-Length is the compressed size: only the decompressed
-		// bytes are held to the cap, as they are read.
+		// Content-Length is the compressed size: the decompressed bytes are
+		// held to the cap as they are inflated.
 		g := gunzipPool.Get().(*gunzipper)
 		defer g.release()
-		zr, err := g.reset(resp.Body)
+		zr, err := g.reset(resp.Body, compressedCap(c.maxBody))
 		if err != nil {
-			return 0, fmt.Errorf("gzip body: %w", err)
+			return 0, err
 		}
 		body = zr
 	} else {

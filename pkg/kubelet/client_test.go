@@ -203,6 +203,7 @@ func TestScrapeResponses(t *testing.T) {
 		inError    string // substring of the error message
 		containers int
 		bytes      int64
+		compressed bool // the cap on bytes read is the compressed one
 	}{
 		{
 			name: "success",
@@ -389,6 +390,20 @@ func TestScrapeResponses(t *testing.T) {
 			bytes:   10_000,
 		},
 		{
+			name: "gzip, compressed body over its own cap, chunked",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Encoding", "gzip")
+				for i := 0; i < 4; i++ { // 40,000 bytes in all, the cap is 15,346
+					w.Write(stored.Bytes()[:10_000])
+					w.(http.Flusher).Flush()
+				}
+			},
+			maxBody:    10_000,
+			reason:     ReasonBodyTooLarge,
+			inError:    "over 15346 bytes compressed",
+			compressed: true,
+		},
+		{
 			name:    "body exactly at the cap",
 			handler: func(w http.ResponseWriter, r *http.Request) { w.Write(big[:10_000]) },
 			maxBody: 10_000,
@@ -446,8 +461,12 @@ func TestScrapeResponses(t *testing.T) {
 				if len(b.Containers) != 0 || b.Node != "worker-1" {
 					t.Errorf("failed scrape left batch %+v", b)
 				}
-				if tc.maxBody > 0 && counter.read.Load() > tc.maxBody+1 {
-					t.Errorf("read %d body bytes, cap is %d", counter.read.Load(), tc.maxBody)
+				readCap := tc.maxBody
+				if tc.compressed {
+					readCap = compressedCap(tc.maxBody)
+				}
+				if tc.maxBody > 0 && counter.read.Load() > readCap+1 {
+					t.Errorf("read %d body bytes, cap is %d", counter.read.Load(), readCap)
 				}
 				return
 			}
