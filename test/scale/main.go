@@ -240,13 +240,24 @@ type serverResult struct {
 	} `json:"scrapeSeconds"`
 	FreshnessSeconds summary `json:"freshnessSeconds"`
 	NodesServedMin   int     `json:"nodesServedMin"`
-	GetPodSeconds    summary `json:"getPodSeconds"`
-	GetPodErrors     int     `json:"getPodErrors"`
-	ListPodsSeconds  summary `json:"listPodsSeconds"`
-	ListPodsErrors   int     `json:"listPodsErrors"`
-	ListPodsBytes    int     `json:"listPodsBytes"`
-	ListContentType  string  `json:"listContentType,omitempty"`
-	WarmupSeconds    float64 `json:"warmupSeconds"`
+	// NoClients is the same number of cycles measured again with no API
+	// client at all (no freshness polling): what scraping alone costs.
+	NoClients       resources `json:"noClients"`
+	GetPodSeconds   summary   `json:"getPodSeconds"`
+	GetPodErrors    int       `json:"getPodErrors"`
+	ListPodsSeconds summary   `json:"listPodsSeconds"`
+	ListPodsErrors  int       `json:"listPodsErrors"`
+	ListPodsBytes   int       `json:"listPodsBytes"`
+	ListContentType string    `json:"listContentType,omitempty"`
+	WarmupSeconds   float64   `json:"warmupSeconds"`
+}
+
+// resources is what a server used over a window of cycles.
+type resources struct {
+	RSSBytes           summary `json:"rssBytes"`
+	CPUSecondsPerCycle float64 `json:"cpuSecondsPerCycle"`
+	MiBPerNode         float64 `json:"rssMiBPerNode"`
+	MilliCPUPerNode    float64 `json:"milliCPUPerNode"`
 }
 
 type otherResult struct {
@@ -400,6 +411,30 @@ func run(ctx context.Context, c config) (*result, error) {
 		res.Others = append(res.Others, otherResult{Name: o.name, RSSBytes: summarize(rss[k]), CPUSecondsPerCycle: (cpu1[k] - cpu0[k]) / float64(c.cycles)})
 	}
 
+	// Phase 1b: the same number of cycles with no API client, so the cost of
+	// the freshness polling above (a JSON list of every NodeMetrics three
+	// times a cycle, the generic apiserver's encoder) can be told apart from
+	// the cost of scraping.
+	logf("measuring %d cycles with no API client (%s)", c.cycles, window)
+	if cpu0, err = procCPUs(c.targets); err != nil {
+		return nil, err
+	}
+	quietRSS := make([][]float64, len(c.targets))
+	for phaseEnd := time.Now().Add(window); time.Now().Before(phaseEnd) && ctx.Err() == nil; {
+		sampleRSS(quietRSS, c.targets, nil)
+		sleepCtx(ctx, time.Second)
+	}
+	if cpu1, err = procCPUs(c.targets); err != nil {
+		return nil, err
+	}
+	for i := range c.targets {
+		q := &res.Servers[i].NoClients
+		q.RSSBytes = summarize(quietRSS[i])
+		q.CPUSecondsPerCycle = (cpu1[i] - cpu0[i]) / float64(c.cycles)
+		q.MiBPerNode = q.RSSBytes.Mean / (1 << 20) / float64(c.nodes)
+		q.MilliCPUPerNode = q.CPUSecondsPerCycle / c.resolution.Seconds() * 1000 / float64(c.nodes)
+	}
+
 	// Phase 2: API latencies, one server at a time, RSS sampled meanwhile.
 	if c.registered && c.pods > 0 {
 		names, err := listNodes(ctx, cl, c.targets[0].URL)
@@ -460,18 +495,27 @@ func scrapeHistogram(ctx context.Context, cl *http.Client, t target) (histogram,
 }
 
 func cpuAll(targets []target, others []other) ([]float64, error) {
-	var out []float64
-	for _, t := range targets {
-		v, err := procCPU(t.PID)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", t.Name, err)
-		}
-		out = append(out, v)
+	out, err := procCPUs(targets)
+	if err != nil {
+		return nil, err
 	}
 	for _, o := range others {
 		v, err := procCPU(o.pid)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", o.name, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// procCPUs reads the CPU seconds of every target.
+func procCPUs(targets []target) ([]float64, error) {
+	var out []float64
+	for _, t := range targets {
+		v, err := procCPU(t.PID)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.Name, err)
 		}
 		out = append(out, v)
 	}

@@ -45,6 +45,7 @@ func markdown(r *result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Scale benchmark %s: %d nodes × %d pods × %d containers\n\n", r.Date, r.Nodes, r.PodsPerNode, r.ContainersPerPod)
 	fmt.Fprintf(&b, "Resolution %s, %d cycles measured after warm-up, %d CPUs. Pods registered in the apiserver: %v.\n\n", r.Resolution, r.Cycles, r.CPUs, r.PodsRegistered)
+	fmt.Fprintf(&b, "RSS and CPU are measured while the harness lists every NodeMetrics (JSON) three times a cycle for freshness; the rows \"no API client\" measure %d more cycles right after with no request to either server.\n\n", r.Cycles)
 	if r.Notes != "" {
 		fmt.Fprintf(&b, "%s\n\n", r.Notes)
 	}
@@ -73,6 +74,8 @@ func markdown(r *result) string {
 	row("RSS per node (MiB)", func(s serverResult) float64 { return s.MiBPerNode }, f2)
 	row("CPU seconds per cycle", func(s serverResult) float64 { return s.CPUSecondsPerCycle }, f2)
 	row("mCPU per node", func(s serverResult) float64 { return s.MilliCPUPerNode }, f2)
+	row("RSS per node, no API client (MiB)", func(s serverResult) float64 { return s.NoClients.MiBPerNode }, f2)
+	row("mCPU per node, no API client", func(s serverResult) float64 { return s.NoClients.MilliCPUPerNode }, f2)
 	scrape := func(v func(s serverResult) float64) func(s serverResult) float64 {
 		return func(s serverResult) float64 {
 			if s.ScrapeSeconds.Count == 0 {
