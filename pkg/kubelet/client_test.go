@@ -682,6 +682,71 @@ func TestScrapeTimeouts(t *testing.T) {
 	}
 }
 
+// TestScrapeConcurrentDecodes holds the only decode token: a scrape whose
+// body has arrived waits for it, and times out waiting when it does not come.
+func TestScrapeConcurrentDecodes(t *testing.T) {
+	fixture := readFixture(t, "metrics_resource_1.txt")
+	gz := gzipped(t, fixture)
+	for _, gzip := range []bool{false, true} {
+		t.Run(fmt.Sprintf("gzip=%v", gzip), func(t *testing.T) {
+			served := make(chan struct{}, 2)
+			k := newKubelet(t, func(w http.ResponseWriter, r *http.Request) {
+				if gzip {
+					w.Header().Set("Content-Encoding", "gzip")
+					w.Write(gz)
+				} else {
+					w.Write(fixture)
+				}
+				served <- struct{}{}
+			})
+			c := k.client(t, func(o *ClientOptions) {
+				o.ConcurrentDecodes = 1
+				o.Timeout = 5 * time.Second
+			})
+			c.decodes <- struct{}{} // another scrape is decoding
+
+			done := make(chan error, 1)
+			var b storage.NodeBatch
+			go func() {
+				_, err := c.Scrape(context.Background(), node(internalIP("127.0.0.1")), NewDecoder(), &b)
+				done <- err
+			}()
+			<-served
+			select {
+			case err := <-done:
+				t.Fatalf("scrape returned (%v) while the only decode token was taken", err)
+			case <-time.After(100 * time.Millisecond):
+			}
+			<-c.decodes
+			if err := <-done; err != nil {
+				t.Fatalf("scrape after the token came back: %v", err)
+			}
+			if len(b.Containers) != 7 {
+				t.Errorf("decoded %d containers, want 7", len(b.Containers))
+			}
+			if len(c.decodes) != 0 {
+				t.Errorf("scrape kept its decode token")
+			}
+
+			// Waiting for the token counts against the scrape's deadline.
+			c.decodes <- struct{}{}
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			_, err := c.Scrape(ctx, node(internalIP("127.0.0.1")), NewDecoder(), &b)
+			if Reason(err) != ReasonTimeout || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "waiting to decode") {
+				t.Errorf("scrape without a token: %v (reason %q), want a timeout waiting to decode", err, Reason(err))
+			}
+			<-c.decodes
+		})
+	}
+}
+
+func TestNewClientRejectsNegativeDecodeBound(t *testing.T) {
+	if _, err := NewClient(ClientOptions{Transport: http.DefaultTransport, ConcurrentDecodes: -1}); err == nil {
+		t.Error("NewClient accepted ConcurrentDecodes -1")
+	}
+}
+
 func TestScrapeAddresses(t *testing.T) {
 	fixture := readFixture(t, "metrics_resource_1.txt")
 	k := newKubelet(t, func(w http.ResponseWriter, r *http.Request) { w.Write(fixture) })
