@@ -176,6 +176,7 @@ proc_stop() {
     read -r _ pgid _ < <(_proc_stat "$pid") || true
     [[ ${pgid:-} == "$pid" ]] && target=-$pid
     kill -TERM -- "$target" 2>/dev/null || true
+    kill -CONT -- "$target" 2>/dev/null || true # a stopped process acts on TERM once continued
     local deadline=$((SECONDS + grace))
     while { _proc_running "$pid" || { [[ $target == -* ]] && _proc_group_alive "$pid"; }; } &&
       ((SECONDS < deadline)); do

@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -93,6 +94,7 @@ type config struct {
 	getWorkers    int
 	lists         int
 	loadTimeout   time.Duration
+	pauseOthers   bool
 	out           string
 	notes         string
 }
@@ -116,6 +118,7 @@ func main() {
 	flag.IntVar(&c.getWorkers, "get-workers", 4, "concurrent gets")
 	flag.IntVar(&c.lists, "lists", 10, "list-all-pods requests per server (sequential)")
 	flag.DurationVar(&c.loadTimeout, "load-timeout", 3*time.Minute, "time bound of each load phase per server")
+	flag.BoolVar(&c.pauseOthers, "pause-others", true, "stop (SIGSTOP) the other servers while one server's API latencies are measured, so their scrapes do not take the CPU from it")
 	flag.StringVar(&c.out, "out", "", "output path without extension: writes OUT.json and OUT.md")
 	flag.StringVar(&c.notes, "notes", "", "free text added to the report (what was registered, flags)")
 	flag.Parse()
@@ -278,6 +281,9 @@ type result struct {
 	Servers          []serverResult `json:"servers"`
 	Others           []otherResult  `json:"others"`
 	Notes            string         `json:"notes,omitempty"`
+	// APIOthersPaused: the other servers were stopped while one server's API
+	// latencies were measured.
+	APIOthersPaused bool `json:"apiOthersPaused"`
 }
 
 type other struct {
@@ -437,6 +443,7 @@ func run(ctx context.Context, c config) (*result, error) {
 
 	// Phase 2: API latencies, one server at a time, RSS sampled meanwhile.
 	if c.registered && c.pods > 0 {
+		res.APIOthersPaused = c.pauseOthers && len(c.targets) > 1
 		names, err := listNodes(ctx, cl, c.targets[0].URL)
 		if err != nil {
 			return nil, err
@@ -461,8 +468,19 @@ func run(ctx context.Context, c config) (*result, error) {
 				}
 			}()
 			s := &res.Servers[i]
-			s.GetPodSeconds, s.GetPodErrors = loadGets(ctx, cl, t, c, names)
-			s.ListPodsSeconds, s.ListPodsErrors, s.ListPodsBytes, s.ListContentType = loadLists(ctx, cl, t, c)
+			resume := func() {}
+			if c.pauseOthers && len(c.targets) > 1 {
+				resume = pause(c.targets, i)
+			}
+			func() {
+				defer resume()
+				s.GetPodSeconds, s.GetPodErrors = loadGets(ctx, cl, t, c, names)
+				s.ListPodsSeconds, s.ListPodsErrors, s.ListPodsBytes, s.ListContentType = loadLists(ctx, cl, t, c)
+			}()
+			if c.pauseOthers && i+1 < len(c.targets) {
+				logf("two cycles for the stopped servers to scrape again")
+				sleepCtx(ctx, 2*c.resolution)
+			}
 			close(stop)
 			wg.Wait()
 			s.RSSUnderLoadBytes = summarize(loadRSS)
@@ -507,6 +525,34 @@ func cpuAll(targets []target, others []other) ([]float64, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// pause stops every target but targets[keep] with SIGSTOP and returns the
+// function that continues them. In a cluster one metrics server runs: the
+// other's scrape bursts (metrics-server scrapes every node at the same moment)
+// would otherwise take the CPU from the one whose latencies are measured.
+// Stopped, a server neither scrapes nor answers; the caller gives it two
+// cycles to scrape again before its own latencies are measured.
+func pause(targets []target, keep int) (resume func()) {
+	var stopped []target
+	for i, t := range targets {
+		if i == keep {
+			continue
+		}
+		if err := syscall.Kill(t.PID, syscall.SIGSTOP); err != nil {
+			logf("%s: SIGSTOP: %v", t.Name, err)
+			continue
+		}
+		logf("%s stopped while %s is measured", t.Name, targets[keep].Name)
+		stopped = append(stopped, t)
+	}
+	return func() {
+		for _, t := range stopped {
+			if err := syscall.Kill(t.PID, syscall.SIGCONT); err != nil {
+				logf("%s: SIGCONT: %v", t.Name, err)
+			}
+		}
+	}
 }
 
 // procCPUs reads the CPU seconds of every target.

@@ -46,6 +46,9 @@ func markdown(r *result) string {
 	fmt.Fprintf(&b, "# Scale benchmark %s: %d nodes × %d pods × %d containers\n\n", r.Date, r.Nodes, r.PodsPerNode, r.ContainersPerPod)
 	fmt.Fprintf(&b, "Resolution %s, %d cycles measured after warm-up, %d CPUs. Pods registered in the apiserver: %v.\n\n", r.Resolution, r.Cycles, r.CPUs, r.PodsRegistered)
 	fmt.Fprintf(&b, "RSS and CPU are measured while the harness lists every NodeMetrics (JSON) three times a cycle for freshness; the rows \"no API client\" measure %d more cycles right after with no request to either server.\n\n", r.Cycles)
+	if r.APIOthersPaused {
+		fmt.Fprintf(&b, "API latencies are measured one server at a time, the other stopped (SIGSTOP) meanwhile, as if it were alone in the cluster.\n\n")
+	}
 	if r.Notes != "" {
 		fmt.Fprintf(&b, "%s\n\n", r.Notes)
 	}
