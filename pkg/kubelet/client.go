@@ -156,11 +156,6 @@ type ClientOptions struct {
 	// DisableCompression asks kubelets for an uncompressed body (a
 	// kubeconfig's disable-compression); a gzip body is still decompressed.
 	DisableCompression bool
-	// ConcurrentDecodes bounds how many scrapes inflate and decode a body at
-	// once, once it has arrived: that is CPU work, and a burst of scrapes
-	// doing it all at once queues the API server's requests behind them.
-	// Waiting for the network is not bounded. 0 means no bound.
-	ConcurrentDecodes int
 }
 
 // Client scrapes kubelets. It is safe for concurrent use by any number of nodes;
@@ -173,8 +168,6 @@ type Client struct {
 	timeout      time.Duration
 	maxBody      int64
 	noGzip       bool
-	// decodes holds a token per scrape inflating and decoding (nil: no bound).
-	decodes chan struct{}
 }
 
 // NewClient checks o, fills in defaults and returns a Client.
@@ -208,13 +201,6 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if o.MaxBodyBytes < 0 {
 		return nil, fmt.Errorf("kubelet client: negative body cap %d", o.MaxBodyBytes)
 	}
-	if o.ConcurrentDecodes < 0 {
-		return nil, fmt.Errorf("kubelet client: negative decode bound %d", o.ConcurrentDecodes)
-	}
-	var decodes chan struct{}
-	if o.ConcurrentDecodes > 0 {
-		decodes = make(chan struct{}, o.ConcurrentDecodes)
-	}
 	return &Client{
 		http: &http.Client{
 			Transport: o.Transport,
@@ -228,7 +214,6 @@ func NewClient(o ClientOptions) (*Client, error) {
 		timeout:      o.Timeout,
 		maxBody:      o.MaxBodyBytes,
 		noGzip:       o.DisableCompression,
-		decodes:      decodes,
 	}, nil
 }
 
@@ -315,29 +300,14 @@ func (c *Client) Scrape(ctx context.Context, node *corev1.Node, d *Decoder, b *s
 	buf := bodyPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bodyPool.Put(buf)
-	zr, n, err := c.readBody(resp, buf)
-	if zr != nil {
-		defer zr.release()
-	}
+	n, err := c.readBody(resp, buf)
+	info.Bytes = n
 	if err == nil && ctx.Err() != nil {
 		// The body ended cleanly but only after our deadline or cancel: when
 		// closing a TLS connection the client sends close_notify, and a server
 		// that gives up on the request can still end its chunked body properly.
 		err = fmt.Errorf("reading body: %w", context.Cause(ctx))
 	}
-	if err == nil && c.decodes != nil {
-		// The body has arrived: from here on the scrape only computes.
-		select {
-		case c.decodes <- struct{}{}:
-			defer func() { <-c.decodes }()
-		case <-ctx.Done():
-			err = fmt.Errorf("waiting to decode: %w", context.Cause(ctx))
-		}
-	}
-	if err == nil && zr != nil {
-		n, err = zr.inflate(buf, c.maxBody)
-	}
-	info.Bytes = n
 	if err != nil {
 		if errors.Is(err, errBodyTooLarge) {
 			return info, &ScrapeError{Reason: ReasonBodyTooLarge, Address: info.Address, Err: err}
@@ -389,27 +359,22 @@ func compressedCap(maxBody int64) int64 { return maxBody + maxBody/8 + 4<<10 }
 
 // reset reads the compressed body from r, at most limit bytes, and starts
 // decompressing it: it reads the gzip header.
-func (g *gunzipper) reset(r io.Reader, limit int64) error {
+func (g *gunzipper) reset(r io.Reader, limit int64) (io.Reader, error) {
 	g.compressed.Reset()
 	g.limited = io.LimitedReader{R: r, N: limit + 1}
 	n, err := g.compressed.ReadFrom(&g.limited)
 	g.limited.R = nil
 	if err != nil {
-		return fmt.Errorf("reading body: %w", err)
+		return nil, fmt.Errorf("reading body: %w", err)
 	}
 	if n > limit {
-		return fmt.Errorf("%w: over %d bytes compressed", errBodyTooLarge, limit)
+		return nil, fmt.Errorf("%w: over %d bytes compressed", errBodyTooLarge, limit)
 	}
 	g.src.Reset(g.compressed.Bytes())
 	if err := g.zr.Reset(&g.src); err != nil {
-		return fmt.Errorf("gzip body: %w", err)
+		return nil, fmt.Errorf("gzip body: %w", err)
 	}
-	return nil
-}
-
-// inflate decompresses the body into buf, at most maxBody bytes.
-func (g *gunzipper) inflate(buf *bytes.Buffer, maxBody int64) (int64, error) {
-	return readCapped(buf, &g.zr, maxBody)
+	return &g.zr, nil
 }
 
 // release puts g back in the pool, without a compressed buffer grown past
@@ -422,11 +387,11 @@ func (g *gunzipper) release() {
 	gunzipPool.Put(g)
 }
 
-// readBody reads the body: a gzip body, compressed, into a gunzipper from the
-// pool that it returns (the caller inflates it into buf, then releases it),
-// any other body into buf. It never reads more than maxBody+1 bytes of a
-// plain body nor compressedCap(maxBody)+1 of a gzip one.
-func (c *Client) readBody(resp *http.Response, buf *bytes.Buffer) (*gunzipper, int64, error) {
+// readBody reads the whole body into buf, decompressing a gzip body; it never
+// reads more than maxBody+1 (decompressed) bytes, nor more than
+// compressedCap(maxBody)+1 compressed ones.
+func (c *Client) readBody(resp *http.Response, buf *bytes.Buffer) (int64, error) {
+	var body io.Reader = resp.Body
 	// We asked for gzip ourselves, so the transport left the body as it came
 	// (Uncompressed is false), whether the kubelet gzipped it or not. A body
 	// the transport did decompress has lost its Content-Encoding.
@@ -434,30 +399,26 @@ func (c *Client) readBody(resp *http.Response, buf *bytes.Buffer) (*gunzipper, i
 		// Content-Length is the compressed size: the decompressed bytes are
 		// held to the cap as they are inflated.
 		g := gunzipPool.Get().(*gunzipper)
-		if err := g.reset(resp.Body, compressedCap(c.maxBody)); err != nil {
-			g.release()
-			return nil, 0, err
+		defer g.release()
+		zr, err := g.reset(resp.Body, compressedCap(c.maxBody))
+		if err != nil {
+			return 0, err
 		}
-		return g, 0, nil
+		body = zr
+	} else {
+		if resp.ContentLength > c.maxBody {
+			return 0, fmt.Errorf("%w: Content-Length %d over the cap of %d bytes", errBodyTooLarge, resp.ContentLength, c.maxBody)
+		}
+		if resp.ContentLength > 0 {
+			buf.Grow(int(resp.ContentLength))
+		}
 	}
-	if resp.ContentLength > c.maxBody {
-		return nil, 0, fmt.Errorf("%w: Content-Length %d over the cap of %d bytes", errBodyTooLarge, resp.ContentLength, c.maxBody)
-	}
-	if resp.ContentLength > 0 {
-		buf.Grow(int(resp.ContentLength))
-	}
-	n, err := readCapped(buf, resp.Body, c.maxBody)
-	return nil, n, err
-}
-
-// readCapped reads r into buf, failing once it has read more than maxBody bytes.
-func readCapped(buf *bytes.Buffer, r io.Reader, maxBody int64) (int64, error) {
-	n, err := buf.ReadFrom(io.LimitReader(r, maxBody+1))
+	n, err := buf.ReadFrom(io.LimitReader(body, c.maxBody+1))
 	if err != nil {
 		return n, fmt.Errorf("reading body: %w", err)
 	}
-	if n > maxBody {
-		return n, fmt.Errorf("%w: over the cap of %d bytes", errBodyTooLarge, maxBody)
+	if n > c.maxBody {
+		return n, fmt.Errorf("%w: over the cap of %d bytes", errBodyTooLarge, c.maxBody)
 	}
 	return n, nil
 }

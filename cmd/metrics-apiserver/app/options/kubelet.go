@@ -2,7 +2,6 @@ package options
 
 import (
 	"fmt"
-	"runtime"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -142,8 +141,5 @@ func (o *KubeletOptions) Client(base *rest.Config, tp trace.TracerProvider) (*ku
 		MaxBodyBytes:      o.MaxBodyBytes,
 		// the kubeconfig's disable-compression
 		DisableCompression: c.DisableCompression,
-		// Scrapes inflate and decode on all processors but one, which is
-		// left to the requests this server answers.
-		ConcurrentDecodes: max(1, runtime.GOMAXPROCS(0)-1),
 	})
 }
