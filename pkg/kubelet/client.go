@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -354,8 +355,13 @@ const maxPooledCompressed = 256 << 10
 // compressedCap bounds the gzip bytes read for a body of at most maxBody
 // decompressed bytes: deflate's stored blocks add 5 bytes per 64 KiB and gzip
 // a header and a trailer, so an eighth more plus 4 KiB covers any encoding of
-// a body within the cap.
-func compressedCap(maxBody int64) int64 { return maxBody + maxBody/8 + 4<<10 }
+// a body within the cap. It stays below math.MaxInt64 (callers add one).
+func compressedCap(maxBody int64) int64 {
+	if c := maxBody + maxBody/8 + 4<<10; c > maxBody && c < math.MaxInt64 {
+		return c
+	}
+	return math.MaxInt64 - 1
+}
 
 // reset reads the compressed body from r, at most limit bytes, and starts
 // decompressing it: it reads the gzip header.

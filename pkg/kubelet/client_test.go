@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -933,5 +934,19 @@ func TestNewClient(t *testing.T) {
 	c, _ := NewClient(ClientOptions{Transport: tr})
 	if _, err := c.Scrape(context.Background(), nil, NewDecoder(), &storage.NodeBatch{}); Reason(err) != ReasonInvalid {
 		t.Errorf("nil node: %v", err)
+	}
+}
+
+func TestCompressedCap(t *testing.T) {
+	for _, tc := range []struct{ maxBody, want int64 }{
+		{10_000, 15_346},
+		{DefaultMaxBodyBytes, DefaultMaxBodyBytes + DefaultMaxBodyBytes/8 + 4096},
+		{math.MaxInt64 / 2, math.MaxInt64/2 + math.MaxInt64/16 + 4096},
+		{math.MaxInt64 - 1<<20, math.MaxInt64 - 1}, // the sum would overflow
+		{math.MaxInt64 - 1, math.MaxInt64 - 1},
+	} {
+		if got := compressedCap(tc.maxBody); got != tc.want {
+			t.Errorf("compressedCap(%d) = %d, want %d", tc.maxBody, got, tc.want)
+		}
 	}
 }
