@@ -422,7 +422,7 @@ func run(ctx context.Context, c config) (*result, error) {
 	// times a cycle, the generic apiserver's encoder) can be told apart from
 	// the cost of scraping.
 	logf("measuring %d cycles with no API client (%s)", c.cycles, window)
-	if cpu0, err = procCPUs(c.targets); err != nil {
+	if cpu0, err = cpuAll(c.targets, nil); err != nil {
 		return nil, err
 	}
 	quietRSS := make([][]float64, len(c.targets))
@@ -430,7 +430,7 @@ func run(ctx context.Context, c config) (*result, error) {
 		sampleRSS(quietRSS, c.targets, nil)
 		sleepCtx(ctx, time.Second)
 	}
-	if cpu1, err = procCPUs(c.targets); err != nil {
+	if cpu1, err = cpuAll(c.targets, nil); err != nil {
 		return nil, err
 	}
 	for i := range c.targets {
@@ -512,15 +512,17 @@ func scrapeHistogram(ctx context.Context, cl *http.Client, t target) (histogram,
 	return h, nil
 }
 
+// cpuAll reads the CPU seconds of the targets, then of the others.
 func cpuAll(targets []target, others []other) ([]float64, error) {
-	out, err := procCPUs(targets)
-	if err != nil {
-		return nil, err
+	procs := make([]other, 0, len(targets)+len(others))
+	for _, t := range targets {
+		procs = append(procs, other{t.Name, t.PID})
 	}
-	for _, o := range others {
-		v, err := procCPU(o.pid)
+	var out []float64
+	for _, p := range append(procs, others...) {
+		v, err := procCPU(p.pid)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", o.name, err)
+			return nil, fmt.Errorf("%s: %w", p.name, err)
 		}
 		out = append(out, v)
 	}
@@ -553,19 +555,6 @@ func pause(targets []target, keep int) (resume func()) {
 			}
 		}
 	}
-}
-
-// procCPUs reads the CPU seconds of every target.
-func procCPUs(targets []target) ([]float64, error) {
-	var out []float64
-	for _, t := range targets {
-		v, err := procCPU(t.PID)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", t.Name, err)
-		}
-		out = append(out, v)
-	}
-	return out, nil
 }
 
 func sampleRSS(into [][]float64, targets []target, others []other) {
