@@ -227,14 +227,12 @@ func listNodes(ctx context.Context, cl *http.Client, base string) (nodeMetricsLi
 
 // serverResult is what was measured of one server.
 type serverResult struct {
-	Name               string  `json:"name"`
-	Version            string  `json:"version,omitempty"`
-	RSSBytes           summary `json:"rssBytes"`
-	RSSUnderLoadBytes  summary `json:"rssUnderLoadBytes"`
-	CPUSecondsPerCycle float64 `json:"cpuSecondsPerCycle"`
-	MiBPerNode         float64 `json:"rssMiBPerNode"`
-	MilliCPUPerNode    float64 `json:"milliCPUPerNode"`
-	ScrapeSeconds      struct {
+	Name    string `json:"name"`
+	Version string `json:"version,omitempty"`
+	// resources were measured over the cycles with the freshness polling.
+	resources
+	RSSUnderLoadBytes summary `json:"rssUnderLoadBytes"`
+	ScrapeSeconds     struct {
 		Count float64 `json:"count"`
 		Mean  float64 `json:"mean"`
 		P50   float64 `json:"p50"`
@@ -261,6 +259,15 @@ type resources struct {
 	CPUSecondsPerCycle float64 `json:"cpuSecondsPerCycle"`
 	MiBPerNode         float64 `json:"rssMiBPerNode"`
 	MilliCPUPerNode    float64 `json:"milliCPUPerNode"`
+}
+
+// resourcesOver summarizes RSS samples and the CPU seconds used between two
+// readings over c.cycles cycles, per node too.
+func resourcesOver(rss []float64, cpu0, cpu1 float64, c config) resources {
+	r := resources{RSSBytes: summarize(rss), CPUSecondsPerCycle: (cpu1 - cpu0) / float64(c.cycles)}
+	r.MiBPerNode = r.RSSBytes.Mean / (1 << 20) / float64(c.nodes)
+	r.MilliCPUPerNode = r.CPUSecondsPerCycle / c.resolution.Seconds() * 1000 / float64(c.nodes)
+	return r
 }
 
 type otherResult struct {
@@ -405,10 +412,7 @@ func run(ctx context.Context, c config) (*result, error) {
 			s.ScrapeSeconds.Mean = d.sum / d.count()
 			s.ScrapeSeconds.P50, s.ScrapeSeconds.P90, s.ScrapeSeconds.P99 = d.quantile(0.5), d.quantile(0.9), d.quantile(0.99)
 		}
-		s.RSSBytes = summarize(rss[i])
-		s.CPUSecondsPerCycle = (cpu1[i] - cpu0[i]) / float64(c.cycles)
-		s.MiBPerNode = s.RSSBytes.Mean / (1 << 20) / float64(c.nodes)
-		s.MilliCPUPerNode = s.CPUSecondsPerCycle / c.resolution.Seconds() * 1000 / float64(c.nodes)
+		s.resources = resourcesOver(rss[i], cpu0[i], cpu1[i], c)
 		s.FreshnessSeconds = summarize(fresh[i])
 		s.NodesServedMin = served[i]
 	}
@@ -434,11 +438,7 @@ func run(ctx context.Context, c config) (*result, error) {
 		return nil, err
 	}
 	for i := range c.targets {
-		q := &res.Servers[i].NoClients
-		q.RSSBytes = summarize(quietRSS[i])
-		q.CPUSecondsPerCycle = (cpu1[i] - cpu0[i]) / float64(c.cycles)
-		q.MiBPerNode = q.RSSBytes.Mean / (1 << 20) / float64(c.nodes)
-		q.MilliCPUPerNode = q.CPUSecondsPerCycle / c.resolution.Seconds() * 1000 / float64(c.nodes)
+		res.Servers[i].NoClients = resourcesOver(quietRSS[i], cpu0[i], cpu1[i], c)
 	}
 
 	// Phase 2: API latencies, one server at a time, RSS sampled meanwhile.

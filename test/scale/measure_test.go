@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"math"
 	"testing"
+	"time"
 )
 
 func TestParseRSS(t *testing.T) {
@@ -97,5 +99,28 @@ func TestSummarize(t *testing.T) {
 	}
 	if (summarize(nil) != summary{}) {
 		t.Fatal("empty input must give the zero summary")
+	}
+}
+
+// TestServerResultJSON checks the field names the plot and earlier result
+// files use: the polling window's figures at the top level of a server, the
+// window without API clients under noClients.
+func TestServerResultJSON(t *testing.T) {
+	s := serverResult{Name: "x"}
+	s.resources = resourcesOver([]float64{2 << 20}, 1, 4, config{cycles: 3, nodes: 2, resolution: 10 * time.Second})
+	s.NoClients = resources{MiBPerNode: 7}
+	data, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["rssMiBPerNode"] != 1.0 || m["milliCPUPerNode"] != 50.0 || m["cpuSecondsPerCycle"] != 1.0 {
+		t.Errorf("top-level figures: %s", data)
+	}
+	if nc, ok := m["noClients"].(map[string]any); !ok || nc["rssMiBPerNode"] != 7.0 {
+		t.Errorf("noClients: %s", data)
 	}
 }
