@@ -19,7 +19,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -338,34 +337,5 @@ func BenchmarkGunzip(b *testing.B) {
 				}
 			}
 		})
-	}
-}
-
-// BenchmarkDecoderFootprint measures what a Decoder keeps between scrapes (its
-// name table) after decoding a 30-pod payload, as heap bytes and heap objects
-// per decoder over 1,000 decoders: the objects are what the garbage collector
-// marks on every cycle, for every node.
-//
-//	go test -run '^$' -bench DecoderFootprint -benchtime 1x ./pkg/kubelet
-func BenchmarkDecoderFootprint(b *testing.B) {
-	const decoders = 1000
-	body := renderPayload(30, 2)
-	for b.Loop() {
-		var batch storage.NodeBatch
-		before, _ := idleReading()
-		ds := make([]*Decoder, decoders)
-		for i := range ds {
-			ds[i] = NewDecoder()
-			batch.Reset("worker-1")
-			if err := ds[i].Decode(body, received, &batch); err != nil {
-				b.Fatal(err)
-			}
-		}
-		batch = storage.NodeBatch{}
-		after, _ := idleReading()
-		runtime.KeepAlive(ds)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/decoders, "heap-B/decoder")
-		b.ReportMetric(float64(after.HeapObjects-before.HeapObjects)/decoders, "objects/decoder")
-		b.ReportMetric(0, "ns/op")
 	}
 }

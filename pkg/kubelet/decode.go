@@ -120,7 +120,6 @@ type containerState struct {
 	tsRank uint8
 }
 
-// internedName is an entry of a Decoder's name table.
 type internedName struct {
 	s   string
 	gen uint32 // last decode that used the name
@@ -179,11 +178,7 @@ var scratchPool = sync.Pool{New: func() any {
 //
 // See the package documentation for the format accepted and the decoding rules.
 type Decoder struct {
-	// names indexes table by name. The entries live in one slice rather than
-	// one object each: at 5,000 nodes the names were 30 % of the objects the
-	// garbage collector marks.
-	names map[string]int32
-	table []internedName
+	names map[string]*internedName
 	gen   uint32
 	used  int // names marked with gen
 
@@ -199,7 +194,7 @@ type Decoder struct {
 
 // NewDecoder returns a Decoder with an empty name table.
 func NewDecoder() *Decoder {
-	return &Decoder{names: make(map[string]int32)}
+	return &Decoder{names: make(map[string]*internedName)}
 }
 
 // RejectedSamples returns how many samples of the last Decode were dropped because
@@ -225,7 +220,7 @@ func (d *Decoder) Decode(body []byte, receivedAt time.Time, b *storage.NodeBatch
 		return &DecodeError{Reason: "nil batch"}
 	}
 	if d.names == nil {
-		d.names = make(map[string]int32)
+		d.names = make(map[string]*internedName)
 	}
 	d.sc = scratchPool.Get().(*decodeScratch)
 	defer d.putScratch()
@@ -287,26 +282,15 @@ func (d *Decoder) putScratch() {
 }
 
 // pruneNames forgets names the last decode did not use once they outnumber the
-// names in use, so pod churn does not grow the table without bound. A table
-// with more than a quarter spare is copied to one sized to it (within the
-// allocator's size class): append doubles, and every node would carry the
-// spare.
+// names in use, so pod churn does not grow the table without bound.
 func (d *Decoder) pruneNames() {
-	if len(d.table) > 2*d.used+256 {
-		kept := d.table[:0]
-		for _, e := range d.table {
-			if e.gen != d.gen {
-				delete(d.names, e.s)
-				continue
-			}
-			d.names[e.s] = int32(len(kept))
-			kept = append(kept, e)
-		}
-		clear(d.table[len(kept):])
-		d.table = kept
+	if len(d.names) <= 2*d.used+256 {
+		return
 	}
-	if spare := cap(d.table) - len(d.table); spare > 8 && spare > len(d.table)/4 {
-		d.table = append([]internedName(nil), d.table...)
+	for k, e := range d.names {
+		if e.gen != d.gen {
+			delete(d.names, k)
+		}
 	}
 }
 
@@ -823,8 +807,7 @@ func (d *Decoder) internLabel(raw []byte, escaped bool, last *string) (string, b
 	if len(*last) != 0 && string(raw) == *last {
 		return *last, true
 	}
-	if i, ok := d.names[string(raw)]; ok {
-		e := &d.table[i]
+	if e, ok := d.names[string(raw)]; ok {
 		if e.gen != d.gen {
 			e.gen = d.gen
 			d.used++
@@ -836,8 +819,7 @@ func (d *Decoder) internLabel(raw []byte, escaped bool, last *string) (string, b
 		return "", false
 	}
 	s := string(raw)
-	d.names[s] = int32(len(d.table))
-	d.table = append(d.table, internedName{s: s, gen: d.gen})
+	d.names[s] = &internedName{s: s, gen: d.gen}
 	d.used++
 	*last = s
 	return s, true

@@ -648,17 +648,6 @@ func TestDecodePrunesNames(t *testing.T) {
 		if n := d.InternedNames(); n > 2*7+256+1 {
 			t.Fatalf("after %d scrapes the decoder holds %d names", i+1, n)
 		}
-		if len(d.table) != len(d.names) {
-			t.Fatalf("after %d scrapes: %d names indexed, %d in the table", i+1, len(d.names), len(d.table))
-		}
-		for name, j := range d.names {
-			if d.table[j].s != name {
-				t.Fatalf("after %d scrapes: %q indexes entry %d, which holds %q", i+1, name, j, d.table[j].s)
-			}
-		}
-		if spare := cap(d.table) - len(d.table); spare > 8 && spare > len(d.table)/4 {
-			t.Fatalf("after %d scrapes: table of %d entries has %d spare", i+1, len(d.table), spare)
-		}
 	}
 	if n := d.InternedNames(); n < 7 {
 		t.Errorf("holds %d names, fewer than those in use", n)
