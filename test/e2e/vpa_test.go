@@ -232,10 +232,16 @@ func applyVPACRDs(t *testing.T) {
 	if out, err := kubectl("apply", "--server-side", "--force-conflicts", "-f", crds); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if out, err := kubectl("wait", "--for", "condition=established", "--timeout", "60s",
-		"crd/verticalpodautoscalers.autoscaling.k8s.io", "crd/verticalpodautoscalercheckpoints.autoscaling.k8s.io"); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
+	// kubectl wait fails at once, rather than waiting, on a CRD whose status
+	// has no conditions yet (right after it is created), so it is retried.
+	eventually(t, 60*time.Second, "VPA CRDs established", func() error {
+		out, err := kubectl("wait", "--for", "condition=established", "--timeout", "10s",
+			"crd/verticalpodautoscalers.autoscaling.k8s.io", "crd/verticalpodautoscalercheckpoints.autoscaling.k8s.io")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
 }
 
 // recommender is a running vpa-recommender process.
