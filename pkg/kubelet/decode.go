@@ -147,18 +147,7 @@ type decodeScratch struct {
 	// same pods in the same order, so their label sets are checked once.
 	skipSets [][]byte
 	skipNext int
-	// lastLabel is, per label of the container key, the value a container
-	// line interned last (in this decode): a kubelet sorts a family's lines
-	// by container name, so the next line often repeats it and its namespace.
-	lastLabel [3]string
 }
-
-// Indexes into decodeScratch.lastLabel.
-const (
-	lastNamespace = iota
-	lastPod
-	lastContainer
-)
 
 // maxPooledUnquote bounds the unescaping buffer kept in the pool.
 const maxPooledUnquote = 4 << 10
@@ -268,7 +257,6 @@ func (d *Decoder) putScratch() {
 	sc.state = sc.state[:0]
 	sc.next = [famContainerStart + 1]int32{}
 	sc.lastName, sc.lastFam = nil, famSkip
-	sc.lastLabel = [3]string{} // this node's names
 	clear(sc.skipSets)
 	sc.skipSets, sc.skipNext = sc.skipSets[:0], 0
 	if cap(sc.skipSets) > maxPooledSkipSets {
@@ -673,13 +661,13 @@ func (d *Decoder) containerIndex(fam family, l *labelRefs, labelSet []byte, b *s
 	}
 	var key containerKey
 	var ok bool
-	if key.namespace, ok = d.internLabel(l.namespace, l.escaped&lNamespace != 0, &sc.lastLabel[lastNamespace]); !ok {
+	if key.namespace, ok = d.internLabel(l.namespace, l.escaped&lNamespace != 0); !ok {
 		return -1, "namespace label is not valid UTF-8"
 	}
-	if key.pod, ok = d.internLabel(l.pod, l.escaped&lPod != 0, &sc.lastLabel[lastPod]); !ok {
+	if key.pod, ok = d.internLabel(l.pod, l.escaped&lPod != 0); !ok {
 		return -1, "pod label is not valid UTF-8"
 	}
-	if key.container, ok = d.internLabel(l.container, l.escaped&lContainer != 0, &sc.lastLabel[lastContainer]); !ok {
+	if key.container, ok = d.internLabel(l.container, l.escaped&lContainer != 0); !ok {
 		return -1, "container label is not valid UTF-8"
 	}
 	if idx, found = sc.index[key]; !found {
@@ -796,23 +784,17 @@ func (d *Decoder) expectedContainer(fam family, l *labelRefs, b *storage.NodeBat
 }
 
 // internLabel returns the node-wide copy of a label value, unescaping it first
-// when needed. It reports false when the value is not valid UTF-8. last is the
-// value this decode interned last for the same label: an equal value needs no
-// lookup (the table already marked it used by this decode).
-func (d *Decoder) internLabel(raw []byte, escaped bool, last *string) (string, bool) {
+// when needed. It reports false when the value is not valid UTF-8.
+func (d *Decoder) internLabel(raw []byte, escaped bool) (string, bool) {
 	if escaped {
 		d.sc.unquote = unescapeLabel(d.sc.unquote[:0], raw)
 		raw = d.sc.unquote
-	}
-	if len(*last) != 0 && string(raw) == *last {
-		return *last, true
 	}
 	if e, ok := d.names[string(raw)]; ok {
 		if e.gen != d.gen {
 			e.gen = d.gen
 			d.used++
 		}
-		*last = e.s
 		return e.s, true
 	}
 	if !utf8.Valid(raw) {
@@ -821,7 +803,6 @@ func (d *Decoder) internLabel(raw []byte, escaped bool, last *string) (string, b
 	s := string(raw)
 	d.names[s] = &internedName{s: s, gen: d.gen}
 	d.used++
-	*last = s
 	return s, true
 }
 
