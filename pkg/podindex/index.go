@@ -170,7 +170,14 @@ func slimPod(obj interface{}) (interface{}, error) {
 	if !ok {
 		return nil, fmt.Errorf("podindex: unexpected object %T", obj)
 	}
-	return &corev1.Pod{
+	slim := Slim(pod)
+	return &slim, nil
+}
+
+// Slim returns what the index reads of pod: identity, creation time, labels,
+// node and phase. The labels map is shared with pod.
+func Slim(pod *corev1.Pod) corev1.Pod {
+	return corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:              pod.Name,
 			Namespace:         pod.Namespace,
@@ -180,7 +187,7 @@ func slimPod(obj interface{}) (interface{}, error) {
 		},
 		Spec:   corev1.PodSpec{NodeName: pod.Spec.NodeName},
 		Status: corev1.PodStatus{Phase: pod.Status.Phase},
-	}, nil
+	}
 }
 
 // Add implements cache.ReflectorStore.

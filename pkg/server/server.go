@@ -13,6 +13,7 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/healthz"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
@@ -52,8 +53,10 @@ type Server struct {
 
 // New wires the pipeline and installs the API group and health checks.
 func New(c Config) (*Server, error) {
-	nodeFactory := newNodeInformers(c.Kube, c.NodeSelector)
-	nodes := nodeFactory.Core().V1().Nodes()
+	nodes, err := newNodeInformer(c.Kube, c.NodeSelector)
+	if err != nil {
+		return nil, err
+	}
 	store := storage.NewStore(c.Store)
 	pods := podindex.New(func(p *podindex.Pod) { store.ForgetPod(p.NodeName(), p.Namespace, p.Name) })
 	podReflector := newPodReflector(c.Kube, pods)
@@ -64,7 +67,7 @@ func New(c Config) (*Server, error) {
 
 	apiConfig := apiserver.Config{
 		Generic: c.APIServer,
-		Extra:   apiserver.ExtraConfig{Metrics: store, Nodes: nodes.Lister(), Pods: pods},
+		Extra:   apiserver.ExtraConfig{Metrics: store, Nodes: corelisters.NewNodeLister(nodes.GetIndexer()), Pods: pods},
 	}
 	api, err := apiConfig.Complete().New()
 	if err != nil {
@@ -72,7 +75,7 @@ func New(c Config) (*Server, error) {
 	}
 	s := &Server{
 		api:        api,
-		nodes:      nodes.Informer(),
+		nodes:      nodes,
 		pods:       pods,
 		store:      store,
 		scraper:    scrp,
@@ -80,7 +83,7 @@ func New(c Config) (*Server, error) {
 		timeout:    c.Scraper.Timeout,
 	}
 	s.startInformers = func(ctx context.Context) {
-		nodeFactory.Start(ctx.Done())
+		go nodes.RunWithContext(ctx)
 		go podReflector.RunWithContext(ctx)
 	}
 	if _, err := s.nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
