@@ -231,6 +231,9 @@ type serverResult struct {
 	Version string `json:"version,omitempty"`
 	// resources were measured over the cycles with the freshness polling.
 	resources
+	// PeakRSSBytes is VmHWM at the end of the measured cycles: the largest
+	// resident set since the server started, its initial lists included.
+	PeakRSSBytes      float64 `json:"peakRSSBytes"`
 	RSSUnderLoadBytes summary `json:"rssUnderLoadBytes"`
 	ScrapeSeconds     struct {
 		Count float64 `json:"count"`
@@ -413,6 +416,9 @@ func run(ctx context.Context, c config) (*result, error) {
 			s.ScrapeSeconds.P50, s.ScrapeSeconds.P90, s.ScrapeSeconds.P99 = d.quantile(0.5), d.quantile(0.9), d.quantile(0.99)
 		}
 		s.resources = resourcesOver(rss[i], cpu0[i], cpu1[i], c)
+		if v, err := procPeakRSS(t.PID); err == nil {
+			s.PeakRSSBytes = float64(v)
+		}
 		s.FreshnessSeconds = summarize(fresh[i])
 		s.NodesServedMin = served[i]
 	}

@@ -16,28 +16,36 @@ import (
 const clockTicks = 100
 
 // procRSS returns VmRSS of pid in bytes.
-func procRSS(pid int) (int64, error) {
+func procRSS(pid int) (int64, error) { return procStatusBytes(pid, "VmRSS") }
+
+// procPeakRSS returns VmHWM of pid in bytes: the largest resident set it had
+// since it started.
+func procPeakRSS(pid int) (int64, error) { return procStatusBytes(pid, "VmHWM") }
+
+func procStatusBytes(pid int, field string) (int64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
-	return parseRSS(data)
+	return parseStatusBytes(data, field)
 }
 
-func parseRSS(status []byte) (int64, error) {
+// parseStatusBytes reads a "<field>: <n> kB" line of /proc/<pid>/status.
+func parseStatusBytes(status []byte, field string) (int64, error) {
+	prefix := []byte(field + ":")
 	for _, line := range bytes.Split(status, []byte("\n")) {
-		rest, ok := bytes.CutPrefix(line, []byte("VmRSS:"))
+		rest, ok := bytes.CutPrefix(line, prefix)
 		if !ok {
 			continue
 		}
 		f := strings.Fields(string(rest))
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("unexpected VmRSS line %q", line)
+			return 0, fmt.Errorf("unexpected %s line %q", field, line)
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
 		return kb << 10, err
 	}
-	return 0, fmt.Errorf("no VmRSS line")
+	return 0, fmt.Errorf("no %s line", field)
 }
 
 // procCPU returns utime+stime of pid in seconds.

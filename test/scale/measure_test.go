@@ -7,20 +7,23 @@ import (
 	"time"
 )
 
-func TestParseRSS(t *testing.T) {
+func TestParseStatusBytes(t *testing.T) {
+	status := "Name:\tx\nVmHWM:\t  4096 kB\nVmRSS:\t  2048 kB\nVmData: 1 kB\n"
 	tests := []struct {
 		in      string
+		field   string
 		want    int64
 		wantErr bool
 	}{
-		{"Name:\tx\nVmRSS:\t  2048 kB\nVmData: 1 kB\n", 2048 << 10, false},
-		{"Name:\tx\n", 0, true},
-		{"VmRSS:\t2 MB\n", 0, true},
+		{status, "VmRSS", 2048 << 10, false},
+		{status, "VmHWM", 4096 << 10, false},
+		{"Name:\tx\n", "VmRSS", 0, true},
+		{"VmRSS:\t2 MB\n", "VmRSS", 0, true},
 	}
 	for _, tt := range tests {
-		got, err := parseRSS([]byte(tt.in))
+		got, err := parseStatusBytes([]byte(tt.in), tt.field)
 		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("parseRSS(%q) = %d, %v; want %d, error %v", tt.in, got, err, tt.want, tt.wantErr)
+			t.Errorf("parseStatusBytes(%q, %s) = %d, %v; want %d, error %v", tt.in, tt.field, got, err, tt.want, tt.wantErr)
 		}
 	}
 }

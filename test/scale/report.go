@@ -74,6 +74,7 @@ func markdown(r *result) string {
 	f2 := func(v float64) string { return fmt.Sprintf("%.3f", v) }
 	row("RSS mean", func(s serverResult) float64 { return s.RSSBytes.Mean }, mib)
 	row("RSS max", func(s serverResult) float64 { return s.RSSBytes.Max }, mib)
+	row("RSS peak since start (VmHWM)", func(s serverResult) float64 { return s.PeakRSSBytes }, mib)
 	row("RSS per node (MiB)", func(s serverResult) float64 { return s.MiBPerNode }, f2)
 	row("CPU seconds per cycle", func(s serverResult) float64 { return s.CPUSecondsPerCycle }, f2)
 	row("mCPU per node", func(s serverResult) float64 { return s.MilliCPUPerNode }, f2)
