@@ -34,16 +34,24 @@ const maxPreallocItems = 1 << 20
 //
 // A reflector lists with resourceVersion "0" first, which kube-apiserver
 // serves from its watch cache in one piece whatever the limit; that is asked
-// as a consistent list ("") instead, which is paginated. Without the
+// as a consistent list ("") instead, which is paginated; a relist at a
+// known resourceVersion is left as the reflector asks it. Without the
 // streaming watch-list (it needs etcd's progress requests: etcd 3.4.31 or
 // 3.5.13 and later) every initial list takes this path. A continue token
 // that expired fails the list; the reflector lists again.
 func listInPages[T any](ctx context.Context, o metav1.ListOptions,
 	list func(context.Context, metav1.ListOptions) ([]T, metav1.ListMeta, error), shrink func(*T) T) ([]T, metav1.ListMeta, error) {
-	if o.ResourceVersion == "0" {
+	switch o.ResourceVersion {
+	case "0":
 		o.ResourceVersion, o.ResourceVersionMatch = "", ""
+		o.Limit = listPageSize
+	case "":
+		o.Limit = listPageSize
+	default:
+		// A relist at the last resourceVersion seen is asked as the reflector
+		// asks it, without a limit, so the watch cache serves it: with a
+		// limit it would be an exact read of that resourceVersion from etcd.
 	}
-	o.Limit = listPageSize
 	var (
 		out   []T
 		first metav1.ListMeta

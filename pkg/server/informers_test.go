@@ -149,13 +149,13 @@ func TestListInPages(t *testing.T) {
 			wantFirst: metav1.ListOptions{Limit: listPageSize},
 		},
 		{
-			name:      "a relist at a known resourceVersion keeps it for the first page only",
+			name:      "a relist at a known resourceVersion is asked as given; pages the server still makes are followed",
 			in:        metav1.ListOptions{ResourceVersion: "42", ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan},
 			pages:     [][]int{{1}, {2}},
 			fail:      -1,
 			want:      []int{10, 20},
 			wantLog:   "list 0,shrink 1,list 1,shrink 2",
-			wantFirst: metav1.ListOptions{ResourceVersion: "42", ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan, Limit: listPageSize},
+			wantFirst: metav1.ListOptions{ResourceVersion: "42", ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan},
 		},
 		{
 			name:      "a failing page fails the list",
