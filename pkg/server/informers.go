@@ -41,16 +41,14 @@ const maxPreallocItems = 1 << 20
 // that expired fails the list; the reflector lists again.
 func listInPages[T any](ctx context.Context, o metav1.ListOptions,
 	list func(context.Context, metav1.ListOptions) ([]T, metav1.ListMeta, error), shrink func(*T) T) ([]T, metav1.ListMeta, error) {
-	switch o.ResourceVersion {
-	case "0":
+	if o.ResourceVersion == "0" {
 		o.ResourceVersion, o.ResourceVersionMatch = "", ""
+	}
+	// A relist at the last resourceVersion seen is asked as the reflector
+	// asks it, without a limit, so the watch cache serves it: with a limit
+	// it would be an exact read of that resourceVersion from etcd.
+	if o.ResourceVersion == "" {
 		o.Limit = listPageSize
-	case "":
-		o.Limit = listPageSize
-	default:
-		// A relist at the last resourceVersion seen is asked as the reflector
-		// asks it, without a limit, so the watch cache serves it: with a
-		// limit it would be an exact read of that resourceVersion from etcd.
 	}
 	var (
 		out   []T
