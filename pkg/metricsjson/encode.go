@@ -1,0 +1,367 @@
+// Package metricsjson writes metrics.k8s.io/v1beta1 objects (NodeMetrics,
+// PodMetrics and their lists) as JSON without reflection: byte for byte what
+// the generic apiserver's JSON serializer (encoding/json) writes for them, at
+// a fraction of its CPU and garbage. `kubectl top` and other JSON clients
+// list every node or pod, so at thousands of nodes each list is thousands of
+// objects whose maps encoding/json would sort and whose quantities and times
+// it would marshal through interfaces.
+//
+// Only objects of the shape this server builds are written here (metadata
+// with names, labels, annotations, uid, resource version, generation and
+// creation time); anything else (owner references, finalizers, managed
+// fields, a deletion time) is reported as not handled, so the caller falls
+// back to the generic encoder before anything was written.
+package metricsjson
+
+import (
+	"encoding/json"
+	"io"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/metrics/pkg/apis/metrics/v1beta1"
+)
+
+// flushBytes is how much of a list is buffered before it is written. It is
+// above the generic apiserver's gzip threshold (128 KiB), so a response is
+// compressed exactly when the generic encoder's would be: the first write of a
+// large list is large enough, a small object is written in one piece.
+const flushBytes = 256 << 10
+
+// maxPooledBuffer bounds the buffers kept between requests.
+const maxPooledBuffer = 2 * flushBytes
+
+var bufferPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// Encode writes obj as JSON followed by a newline, as the generic JSON
+// serializer does, and reports true; or reports false, having written
+// nothing, when obj is not a v1beta1 metrics object of a shape it handles.
+func Encode(obj runtime.Object, w io.Writer) (bool, error) {
+	if !Handles(obj) {
+		return false, nil
+	}
+	bp := bufferPool.Get().(*[]byte)
+	e := encoder{buf: (*bp)[:0], w: w}
+	switch o := obj.(type) {
+	case *v1beta1.NodeMetrics:
+		e.nodeMetrics(o)
+	case *v1beta1.PodMetrics:
+		e.podMetrics(o)
+	case *v1beta1.NodeMetricsList:
+		e.listStart(&o.TypeMeta, &o.ListMeta, o.Items == nil)
+		for i := range o.Items {
+			if i > 0 {
+				e.buf = append(e.buf, ',')
+			}
+			e.nodeMetrics(&o.Items[i])
+			e.maybeFlush()
+		}
+		e.listEnd(o.Items == nil)
+	case *v1beta1.PodMetricsList:
+		e.listStart(&o.TypeMeta, &o.ListMeta, o.Items == nil)
+		for i := range o.Items {
+			if i > 0 {
+				e.buf = append(e.buf, ',')
+			}
+			e.podMetrics(&o.Items[i])
+			e.maybeFlush()
+		}
+		e.listEnd(o.Items == nil)
+	}
+	e.buf = append(e.buf, '\n')
+	e.flush()
+	if cap(e.buf) <= maxPooledBuffer {
+		*bp = e.buf[:0]
+		bufferPool.Put(bp)
+	}
+	return true, e.err
+}
+
+// Handles reports whether Encode writes obj itself.
+func Handles(obj runtime.Object) bool {
+	switch o := obj.(type) {
+	case *v1beta1.NodeMetrics:
+		return o != nil && simpleMeta(&o.ObjectMeta)
+	case *v1beta1.PodMetrics:
+		return o != nil && simpleMeta(&o.ObjectMeta)
+	case *v1beta1.NodeMetricsList:
+		if o == nil {
+			return false
+		}
+		for i := range o.Items {
+			if !simpleMeta(&o.Items[i].ObjectMeta) {
+				return false
+			}
+		}
+		return true
+	case *v1beta1.PodMetricsList:
+		if o == nil {
+			return false
+		}
+		for i := range o.Items {
+			if !simpleMeta(&o.Items[i].ObjectMeta) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// simpleMeta reports whether m has only the fields objectMeta writes.
+func simpleMeta(m *metav1.ObjectMeta) bool {
+	return m.DeletionTimestamp == nil && m.DeletionGracePeriodSeconds == nil &&
+		m.OwnerReferences == nil && m.Finalizers == nil && m.ManagedFields == nil
+}
+
+type encoder struct {
+	buf  []byte
+	w    io.Writer
+	err  error
+	keys []string // map keys being sorted
+	// window and windowText are the last window written and its JSON: a
+	// list's items almost always share one.
+	window     time.Duration
+	windowText []byte
+}
+
+func (e *encoder) maybeFlush() {
+	if len(e.buf) >= flushBytes {
+		e.flush()
+	}
+}
+
+func (e *encoder) flush() {
+	if e.err == nil && len(e.buf) > 0 {
+		_, e.err = e.w.Write(e.buf)
+	}
+	e.buf = e.buf[:0]
+}
+
+// listStart writes what precedes a list's items, as the generic serializer
+// does: type meta, the list metadata (always present) and the items key.
+func (e *encoder) listStart(t *metav1.TypeMeta, l *metav1.ListMeta, nilItems bool) {
+	e.buf = append(e.buf, '{')
+	e.typeMeta(t)
+	e.buf = append(e.buf, `"metadata":{`...)
+	first := true
+	first = e.stringField(first, "selfLink", l.SelfLink)
+	first = e.stringField(first, "resourceVersion", l.ResourceVersion)
+	first = e.stringField(first, "continue", l.Continue)
+	if l.RemainingItemCount != nil {
+		e.comma(first)
+		e.buf = append(e.buf, `"remainingItemCount":`...)
+		e.buf = strconv.AppendInt(e.buf, *l.RemainingItemCount, 10)
+	}
+	e.buf = append(e.buf, `},"items":`...)
+	if !nilItems {
+		e.buf = append(e.buf, '[')
+	}
+}
+
+func (e *encoder) listEnd(nilItems bool) {
+	if nilItems {
+		e.buf = append(e.buf, "null}"...)
+		return
+	}
+	e.buf = append(e.buf, "]}"...)
+}
+
+func (e *encoder) typeMeta(t *metav1.TypeMeta) {
+	if t.Kind != "" {
+		e.buf = append(e.buf, `"kind":`...)
+		e.buf = appendString(e.buf, t.Kind)
+		e.buf = append(e.buf, ',')
+	}
+	if t.APIVersion != "" {
+		e.buf = append(e.buf, `"apiVersion":`...)
+		e.buf = appendString(e.buf, t.APIVersion)
+		e.buf = append(e.buf, ',')
+	}
+}
+
+func (e *encoder) nodeMetrics(m *v1beta1.NodeMetrics) {
+	e.buf = append(e.buf, '{')
+	e.typeMeta(&m.TypeMeta)
+	e.objectMeta(&m.ObjectMeta)
+	e.timestampWindow(m.Timestamp, m.Window)
+	e.buf = append(e.buf, `,"usage":`...)
+	e.resourceList(m.Usage)
+	e.buf = append(e.buf, '}')
+}
+
+func (e *encoder) podMetrics(m *v1beta1.PodMetrics) {
+	e.buf = append(e.buf, '{')
+	e.typeMeta(&m.TypeMeta)
+	e.objectMeta(&m.ObjectMeta)
+	e.timestampWindow(m.Timestamp, m.Window)
+	e.buf = append(e.buf, `,"containers":`...)
+	if m.Containers == nil {
+		e.buf = append(e.buf, "null}"...)
+		return
+	}
+	e.buf = append(e.buf, '[')
+	for i := range m.Containers {
+		if i > 0 {
+			e.buf = append(e.buf, ',')
+		}
+		c := &m.Containers[i]
+		e.buf = append(e.buf, `{"name":`...)
+		e.buf = appendString(e.buf, c.Name)
+		e.buf = append(e.buf, `,"usage":`...)
+		e.resourceList(c.Usage)
+		e.buf = append(e.buf, '}')
+	}
+	e.buf = append(e.buf, "]}"...)
+}
+
+func (e *encoder) timestampWindow(ts metav1.Time, window metav1.Duration) {
+	e.buf = append(e.buf, `,"timestamp":`...)
+	e.time(ts)
+	e.buf = append(e.buf, `,"window":`...)
+	if e.windowText == nil || window.Duration != e.window {
+		e.window, e.windowText = window.Duration, appendString(e.windowText[:0], window.Duration.String())
+	}
+	e.buf = append(e.buf, e.windowText...)
+}
+
+// objectMeta writes "metadata" (always: omitempty does not omit a struct)
+// with the fields simpleMeta allows, in the struct's order; a zero creation
+// time is left out (omitzero).
+func (e *encoder) objectMeta(m *metav1.ObjectMeta) {
+	e.buf = append(e.buf, `"metadata":{`...)
+	first := true
+	first = e.stringField(first, "name", m.Name)
+	first = e.stringField(first, "generateName", m.GenerateName)
+	first = e.stringField(first, "namespace", m.Namespace)
+	first = e.stringField(first, "selfLink", m.SelfLink)
+	first = e.stringField(first, "uid", string(m.UID))
+	first = e.stringField(first, "resourceVersion", m.ResourceVersion)
+	if m.Generation != 0 {
+		e.comma(first)
+		first = false
+		e.buf = append(e.buf, `"generation":`...)
+		e.buf = strconv.AppendInt(e.buf, m.Generation, 10)
+	}
+	if !m.CreationTimestamp.IsZero() { // omitzero
+		e.comma(first)
+		first = false
+		e.buf = append(e.buf, `"creationTimestamp":`...)
+		e.time(m.CreationTimestamp)
+	}
+	if len(m.Labels) > 0 {
+		e.comma(first)
+		first = false
+		e.buf = append(e.buf, `"labels":`...)
+		e.stringMap(m.Labels)
+	}
+	if len(m.Annotations) > 0 {
+		e.comma(first)
+		e.buf = append(e.buf, `"annotations":`...)
+		e.stringMap(m.Annotations)
+	}
+	e.buf = append(e.buf, '}')
+}
+
+// stringField writes an omitempty string field and returns whether the
+// object is still without a field.
+func (e *encoder) stringField(first bool, name, value string) bool {
+	if value == "" {
+		return first
+	}
+	e.comma(first)
+	e.buf = append(e.buf, '"')
+	e.buf = append(e.buf, name...)
+	e.buf = append(e.buf, `":`...)
+	e.buf = appendString(e.buf, value)
+	return false
+}
+
+func (e *encoder) comma(first bool) {
+	if !first {
+		e.buf = append(e.buf, ',')
+	}
+}
+
+// time writes a metav1.Time as its MarshalJSON does: null when zero, else
+// RFC 3339 in UTC, in seconds.
+func (e *encoder) time(t metav1.Time) {
+	if t.IsZero() {
+		e.buf = append(e.buf, "null"...)
+		return
+	}
+	e.buf = append(e.buf, '"')
+	e.buf = t.UTC().AppendFormat(e.buf, time.RFC3339)
+	e.buf = append(e.buf, '"')
+}
+
+// stringMap writes a map with its keys sorted, as encoding/json does.
+func (e *encoder) stringMap(m map[string]string) {
+	e.keys = e.keys[:0]
+	for k := range m {
+		e.keys = append(e.keys, k)
+	}
+	slices.Sort(e.keys)
+	e.buf = append(e.buf, '{')
+	for i, k := range e.keys {
+		if i > 0 {
+			e.buf = append(e.buf, ',')
+		}
+		e.buf = appendString(e.buf, k)
+		e.buf = append(e.buf, ':')
+		e.buf = appendString(e.buf, m[k])
+	}
+	e.buf = append(e.buf, '}')
+	clear(e.keys)
+}
+
+// resourceList writes usage ("usage" has no omitempty: nil is null) with its
+// names sorted; each quantity as its MarshalJSON writes it.
+func (e *encoder) resourceList(l corev1.ResourceList) {
+	if l == nil {
+		e.buf = append(e.buf, "null"...)
+		return
+	}
+	e.keys = e.keys[:0]
+	for k := range l {
+		e.keys = append(e.keys, string(k))
+	}
+	slices.Sort(e.keys)
+	e.buf = append(e.buf, '{')
+	for i, k := range e.keys {
+		if i > 0 {
+			e.buf = append(e.buf, ',')
+		}
+		e.buf = appendString(e.buf, k)
+		e.buf = append(e.buf, ':')
+		q := l[corev1.ResourceName(k)]
+		// A quantity's text holds digits, a sign, a point, an exponent
+		// or a suffix: nothing JSON escapes.
+		b, _ := q.MarshalJSON()
+		e.buf = append(e.buf, b...)
+	}
+	e.buf = append(e.buf, '}')
+	clear(e.keys)
+}
+
+// appendString appends s as a JSON string. A string of printable ASCII that
+// encoding/json leaves alone (it escapes '"', '\\', and, for HTML, '<', '>'
+// and '&') is copied; any other goes through encoding/json itself, so
+// control characters, invalid UTF-8 and U+2028/U+2029 come out as it writes
+// them.
+func appendString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s) // a string always marshals
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
