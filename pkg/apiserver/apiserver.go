@@ -80,6 +80,7 @@ func (c CompletedConfig) New() (*MetricsAPIServer, error) {
 		return nil, err
 	}
 	group := genericapiserver.NewDefaultAPIGroupInfo(metrics.GroupName, Scheme, metav1.ParameterCodec, Codecs)
+	group.NegotiatedSerializer = withMetricsJSON(group.NegotiatedSerializer)
 	group.VersionedResourcesStorageMap[v1beta1.SchemeGroupVersion.Version] = map[string]rest.Storage{
 		"nodes": api.NewNodeMetricsREST(c.extra.Metrics, c.extra.Nodes),
 		"pods":  api.NewPodMetricsREST(c.extra.Metrics, c.extra.Pods),

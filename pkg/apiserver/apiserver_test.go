@@ -44,16 +44,28 @@ func (oneOfEach) PodMetrics(string, string, string) (metrics.PodMetrics, bool) {
 		Containers: []metrics.ContainerMetrics{{Name: "app", Usage: u}, {Name: "sidecar", Usage: u}}}, true
 }
 
-// newTestServer serves the API group over plain HTTP, without authn/authz.
+// newTestServer serves the API group over plain HTTP, without authn/authz,
+// with node n1 and its pod default/web.
 func newTestServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	nodes := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
 	pods := podindex.New(nil)
-	if err := nodes.Add(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}); err != nil {
-		t.Fatal(err)
-	}
 	if err := pods.Add(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"}, Spec: corev1.PodSpec{NodeName: "n1"}}); err != nil {
 		t.Fatal(err)
+	}
+	srv := httptest.NewServer(newTestHandler(t, pods, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// newTestHandler builds the server (every object served with oneOfEach's
+// metrics) and returns its handler.
+func newTestHandler(tb testing.TB, pods *podindex.Index, nodes ...*corev1.Node) http.Handler {
+	tb.Helper()
+	indexer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	for _, n := range nodes {
+		if err := indexer.Add(n); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	generic := genericapiserver.NewConfig(Codecs)
 	generic.EffectiveVersion = utilcompatibility.DefaultBuildEffectiveVersion()
@@ -61,15 +73,13 @@ func newTestServer(t *testing.T) *httptest.Server {
 	generic.ExternalAddress = "127.0.0.1:443"
 	SetOpenAPI(generic, "test")
 	c := Config{Generic: generic, Extra: ExtraConfig{
-		Metrics: oneOfEach{}, Nodes: corelisters.NewNodeLister(nodes), Pods: pods}}
+		Metrics: oneOfEach{}, Nodes: corelisters.NewNodeLister(indexer), Pods: pods}}
 	s, err := c.Complete().New()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	s.GenericAPIServer.PrepareRun() // installs OpenAPI and health endpoints
-	srv := httptest.NewServer(s.GenericAPIServer.Handler)
-	t.Cleanup(srv.Close)
-	return srv
+	return s.GenericAPIServer.Handler
 }
 
 func get(t *testing.T, url, accept string) (int, string, []byte) {

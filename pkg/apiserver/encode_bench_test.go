@@ -10,26 +10,51 @@ import (
 	"k8s.io/metrics/pkg/apis/metrics/v1beta1"
 )
 
-// BenchmarkEncodePodMetricsList converts an internal list to v1beta1 and
-// serializes it, as a list response does, for JSON and protobuf.
-func BenchmarkEncodePodMetricsList(b *testing.B) {
-	one, _ := oneOfEach{}.PodMetrics("", "", "")
-	for _, n := range []int{3000, 30000} {
-		list := &metrics.PodMetricsList{Items: make([]metrics.PodMetrics, n)}
-		for i := range list.Items {
-			list.Items[i] = one
-			list.Items[i].Namespace, list.Items[i].Name = "default", fmt.Sprintf("pod-%d", i)
-		}
-		for _, mediaType := range []string{runtime.ContentTypeJSON, runtime.ContentTypeProtobuf} {
-			info, ok := runtime.SerializerInfoForMediaType(Codecs.SupportedMediaTypes(), mediaType)
+// BenchmarkEncodeMetricsList converts an internal list to v1beta1 and
+// serializes it, as a list response does: JSON with the generic encoder and
+// with the one the server installs (withMetricsJSON), and protobuf.
+//
+//	go test -run '^$' -bench EncodeMetricsList -benchmem -count 6 ./pkg/apiserver
+func BenchmarkEncodeMetricsList(b *testing.B) {
+	node, _ := oneOfEach{}.NodeMetrics("")
+	node.Labels = map[string]string{"kubernetes.io/hostname": "", "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+		"node.kubernetes.io/instance-type": "m5.large", "topology.kubernetes.io/zone": "zone-a"}
+	nodes := &metrics.NodeMetricsList{Items: make([]metrics.NodeMetrics, 5000)}
+	for i := range nodes.Items {
+		nodes.Items[i] = node
+		nodes.Items[i].Name = fmt.Sprintf("node-%05d", i)
+	}
+	pod, _ := oneOfEach{}.PodMetrics("", "", "")
+	pod.Labels = map[string]string{"app": "web", "pod-template-hash": "5f8b9c7d64"}
+	pods := &metrics.PodMetricsList{Items: make([]metrics.PodMetrics, 30000)}
+	for i := range pods.Items {
+		pods.Items[i] = pod
+		pods.Items[i].Namespace, pods.Items[i].Name = "default", fmt.Sprintf("pod-%d", i)
+	}
+	lists := []struct {
+		name string
+		obj  runtime.Object
+	}{{"nodes=5000", nodes}, {"pods=30000", pods}}
+	encoders := []struct {
+		name      string
+		mediaType string
+		ns        runtime.NegotiatedSerializer
+	}{
+		{"json/generic", runtime.ContentTypeJSON, Codecs},
+		{"json/metricsjson", runtime.ContentTypeJSON, withMetricsJSON(Codecs)},
+		{"protobuf", runtime.ContentTypeProtobuf, Codecs},
+	}
+	for _, l := range lists {
+		for _, e := range encoders {
+			info, ok := runtime.SerializerInfoForMediaType(e.ns.SupportedMediaTypes(), e.mediaType)
 			if !ok {
-				b.Fatalf("no serializer for %s", mediaType)
+				b.Fatalf("no serializer for %s", e.mediaType)
 			}
-			encoder := Codecs.EncoderForVersion(info.Serializer, v1beta1.SchemeGroupVersion)
-			b.Run(fmt.Sprintf("pods=%d/%s", n, mediaType), func(b *testing.B) {
+			encoder := e.ns.EncoderForVersion(info.Serializer, v1beta1.SchemeGroupVersion)
+			b.Run(l.name+"/"+e.name, func(b *testing.B) {
 				b.ReportAllocs()
-				for i := 0; i < b.N; i++ {
-					if err := encoder.Encode(list, io.Discard); err != nil {
+				for b.Loop() {
+					if err := encoder.Encode(l.obj, io.Discard); err != nil {
 						b.Fatal(err)
 					}
 				}
