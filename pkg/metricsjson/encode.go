@@ -8,9 +8,11 @@
 //
 // Only objects of the shape this server builds are written here (metadata
 // with names, labels, annotations, uid, resource version, generation and
-// creation time); anything else (owner references, finalizers, managed
-// fields, a deletion time) is reported as not handled, so the caller falls
-// back to the generic encoder before anything was written.
+// creation time; list metadata without shard info); anything else (owner
+// references, finalizers, managed fields, a deletion time) is reported as not
+// handled, so the caller falls back to the generic encoder before anything
+// was written. TestKnownFields fails when a dependency update adds a field
+// to these types, so none is dropped silently.
 package metricsjson
 
 import (
@@ -90,7 +92,7 @@ func Handles(obj runtime.Object) bool {
 	case *v1beta1.PodMetrics:
 		return o != nil && simpleMeta(&o.ObjectMeta)
 	case *v1beta1.NodeMetricsList:
-		if o == nil {
+		if o == nil || o.ShardInfo != nil {
 			return false
 		}
 		for i := range o.Items {
@@ -100,7 +102,7 @@ func Handles(obj runtime.Object) bool {
 		}
 		return true
 	case *v1beta1.PodMetricsList:
-		if o == nil {
+		if o == nil || o.ShardInfo != nil {
 			return false
 		}
 		for i := range o.Items {

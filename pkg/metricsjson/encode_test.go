@@ -3,6 +3,7 @@ package metricsjson
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -212,6 +213,8 @@ func TestEncodeLeavesOtherObjects(t *testing.T) {
 		{"owner references", withMeta(func(m *metav1.ObjectMeta) { m.OwnerReferences = []metav1.OwnerReference{} })},
 		{"finalizers", withMeta(func(m *metav1.ObjectMeta) { m.Finalizers = []string{"f"} })},
 		{"managed fields", withMeta(func(m *metav1.ObjectMeta) { m.ManagedFields = []metav1.ManagedFieldsEntry{{}} })},
+		{"a node list with shard info", &v1beta1.NodeMetricsList{ListMeta: metav1.ListMeta{ShardInfo: &metav1.ShardInfo{}}}},
+		{"a pod list with shard info", &v1beta1.PodMetricsList{ListMeta: metav1.ListMeta{ShardInfo: &metav1.ShardInfo{}}}},
 		{"a list with one such item", &v1beta1.PodMetricsList{Items: []v1beta1.PodMetrics{pod("a", "b"), func() v1beta1.PodMetrics {
 			p := pod("a", "c")
 			p.Finalizers = []string{"f"}
@@ -226,6 +229,36 @@ func TestEncodeLeavesOtherObjects(t *testing.T) {
 				t.Fatalf("handled %v, error %v, wrote %d bytes; want nothing done", handled, err, w.Len())
 			}
 		})
+	}
+}
+
+// TestKnownFields lists the fields of the types Encode writes. When a
+// dependency update adds one, Encode must learn to write it (or leave
+// objects that set it to the generic encoder, see simpleMeta and Handles)
+// before this list is updated.
+func TestKnownFields(t *testing.T) {
+	tests := []struct {
+		typ  reflect.Type
+		want string
+	}{
+		{reflect.TypeFor[metav1.TypeMeta](), "Kind APIVersion"},
+		{reflect.TypeFor[metav1.ObjectMeta](), "Name GenerateName Namespace SelfLink UID ResourceVersion Generation " +
+			"CreationTimestamp DeletionTimestamp DeletionGracePeriodSeconds Labels Annotations OwnerReferences Finalizers ManagedFields"},
+		{reflect.TypeFor[metav1.ListMeta](), "SelfLink ResourceVersion Continue RemainingItemCount ShardInfo"},
+		{reflect.TypeFor[v1beta1.NodeMetrics](), "TypeMeta ObjectMeta Timestamp Window Usage"},
+		{reflect.TypeFor[v1beta1.PodMetrics](), "TypeMeta ObjectMeta Timestamp Window Containers"},
+		{reflect.TypeFor[v1beta1.ContainerMetrics](), "Name Usage"},
+		{reflect.TypeFor[v1beta1.NodeMetricsList](), "TypeMeta ListMeta Items"},
+		{reflect.TypeFor[v1beta1.PodMetricsList](), "TypeMeta ListMeta Items"},
+	}
+	for _, tt := range tests {
+		var names []string
+		for f := range tt.typ.Fields() {
+			names = append(names, f.Name)
+		}
+		if got := strings.Join(names, " "); got != tt.want {
+			t.Errorf("%s has fields %q, Encode knows %q", tt.typ, got, tt.want)
+		}
 	}
 }
 
