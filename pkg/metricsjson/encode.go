@@ -44,7 +44,7 @@ var bufferPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return
 // serializer does, and reports true; or reports false, having written
 // nothing, when obj is not a v1beta1 metrics object of a shape it handles.
 func Encode(obj runtime.Object, w io.Writer) (bool, error) {
-	if !Handles(obj) {
+	if !handles(obj) {
 		return false, nil
 	}
 	bp := bufferPool.Get().(*[]byte)
@@ -61,7 +61,9 @@ func Encode(obj runtime.Object, w io.Writer) (bool, error) {
 				e.buf = append(e.buf, ',')
 			}
 			e.nodeMetrics(&o.Items[i])
-			e.maybeFlush()
+			if e.maybeFlush(); e.err != nil {
+				break // the client is gone: the rest would be discarded
+			}
 		}
 		e.listEnd(o.Items == nil)
 	case *v1beta1.PodMetricsList:
@@ -71,7 +73,9 @@ func Encode(obj runtime.Object, w io.Writer) (bool, error) {
 				e.buf = append(e.buf, ',')
 			}
 			e.podMetrics(&o.Items[i])
-			e.maybeFlush()
+			if e.maybeFlush(); e.err != nil {
+				break
+			}
 		}
 		e.listEnd(o.Items == nil)
 	}
@@ -84,8 +88,8 @@ func Encode(obj runtime.Object, w io.Writer) (bool, error) {
 	return true, e.err
 }
 
-// Handles reports whether Encode writes obj itself.
-func Handles(obj runtime.Object) bool {
+// handles reports whether Encode writes obj itself.
+func handles(obj runtime.Object) bool {
 	switch o := obj.(type) {
 	case *v1beta1.NodeMetrics:
 		return o != nil && simpleMeta(&o.ObjectMeta)

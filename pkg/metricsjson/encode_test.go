@@ -234,7 +234,7 @@ func TestEncodeLeavesOtherObjects(t *testing.T) {
 
 // TestKnownFields lists the fields of the types Encode writes. When a
 // dependency update adds one, Encode must learn to write it (or leave
-// objects that set it to the generic encoder, see simpleMeta and Handles)
+// objects that set it to the generic encoder, see simpleMeta and handles)
 // before this list is updated.
 func TestKnownFields(t *testing.T) {
 	tests := []struct {
