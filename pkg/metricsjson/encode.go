@@ -24,6 +24,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/metrics/pkg/apis/metrics/v1beta1"
@@ -55,29 +56,9 @@ func Encode(obj runtime.Object, w io.Writer) (bool, error) {
 	case *v1beta1.PodMetrics:
 		e.podMetrics(o)
 	case *v1beta1.NodeMetricsList:
-		e.listStart(&o.TypeMeta, &o.ListMeta, o.Items == nil)
-		for i := range o.Items {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
-			e.nodeMetrics(&o.Items[i])
-			if e.maybeFlush(); e.err != nil {
-				break // the client is gone: the rest would be discarded
-			}
-		}
-		e.listEnd(o.Items == nil)
+		writeList(&e, &o.TypeMeta, &o.ListMeta, o.Items, (*encoder).nodeMetrics)
 	case *v1beta1.PodMetricsList:
-		e.listStart(&o.TypeMeta, &o.ListMeta, o.Items == nil)
-		for i := range o.Items {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
-			e.podMetrics(&o.Items[i])
-			if e.maybeFlush(); e.err != nil {
-				break
-			}
-		}
-		e.listEnd(o.Items == nil)
+		writeList(&e, &o.TypeMeta, &o.ListMeta, o.Items, (*encoder).podMetrics)
 	}
 	e.buf = append(e.buf, '\n')
 	e.flush()
@@ -96,27 +77,23 @@ func handles(obj runtime.Object) bool {
 	case *v1beta1.PodMetrics:
 		return o != nil && simpleMeta(&o.ObjectMeta)
 	case *v1beta1.NodeMetricsList:
-		if o == nil || o.ShardInfo != nil {
-			return false
-		}
-		for i := range o.Items {
-			if !simpleMeta(&o.Items[i].ObjectMeta) {
-				return false
-			}
-		}
-		return true
+		return o != nil && o.ShardInfo == nil &&
+			allSimple(o.Items, func(m *v1beta1.NodeMetrics) *metav1.ObjectMeta { return &m.ObjectMeta })
 	case *v1beta1.PodMetricsList:
-		if o == nil || o.ShardInfo != nil {
-			return false
-		}
-		for i := range o.Items {
-			if !simpleMeta(&o.Items[i].ObjectMeta) {
-				return false
-			}
-		}
-		return true
+		return o != nil && o.ShardInfo == nil &&
+			allSimple(o.Items, func(m *v1beta1.PodMetrics) *metav1.ObjectMeta { return &m.ObjectMeta })
 	}
 	return false
+}
+
+// allSimple reports whether every item's metadata passes simpleMeta.
+func allSimple[T any](items []T, meta func(*T) *metav1.ObjectMeta) bool {
+	for i := range items {
+		if !simpleMeta(meta(&items[i])) {
+			return false
+		}
+	}
+	return true
 }
 
 // simpleMeta reports whether m has only the fields objectMeta writes.
@@ -134,6 +111,23 @@ type encoder struct {
 	// list's items almost always share one.
 	window     time.Duration
 	windowText []byte
+}
+
+// writeList writes a list: its metadata, then each item with writeItem,
+// flushing as the buffer fills and stopping at the first failed write (the
+// client is gone: the rest would be discarded).
+func writeList[T any](e *encoder, t *metav1.TypeMeta, l *metav1.ListMeta, items []T, writeItem func(*encoder, *T)) {
+	e.listStart(t, l, items == nil)
+	for i := range items {
+		if i > 0 {
+			e.buf = append(e.buf, ',')
+		}
+		writeItem(e, &items[i])
+		if e.maybeFlush(); e.err != nil {
+			break
+		}
+	}
+	e.listEnd(items == nil)
 }
 
 func (e *encoder) maybeFlush() {
@@ -192,20 +186,14 @@ func (e *encoder) typeMeta(t *metav1.TypeMeta) {
 }
 
 func (e *encoder) nodeMetrics(m *v1beta1.NodeMetrics) {
-	e.buf = append(e.buf, '{')
-	e.typeMeta(&m.TypeMeta)
-	e.objectMeta(&m.ObjectMeta)
-	e.timestampWindow(m.Timestamp, m.Window)
+	e.objectHead(&m.TypeMeta, &m.ObjectMeta, m.Timestamp, m.Window)
 	e.buf = append(e.buf, `,"usage":`...)
 	e.resourceList(m.Usage)
 	e.buf = append(e.buf, '}')
 }
 
 func (e *encoder) podMetrics(m *v1beta1.PodMetrics) {
-	e.buf = append(e.buf, '{')
-	e.typeMeta(&m.TypeMeta)
-	e.objectMeta(&m.ObjectMeta)
-	e.timestampWindow(m.Timestamp, m.Window)
+	e.objectHead(&m.TypeMeta, &m.ObjectMeta, m.Timestamp, m.Window)
 	e.buf = append(e.buf, `,"containers":`...)
 	if m.Containers == nil {
 		e.buf = append(e.buf, "null}"...)
@@ -226,7 +214,12 @@ func (e *encoder) podMetrics(m *v1beta1.PodMetrics) {
 	e.buf = append(e.buf, "]}"...)
 }
 
-func (e *encoder) timestampWindow(ts metav1.Time, window metav1.Duration) {
+// objectHead writes what NodeMetrics and PodMetrics share: the opening
+// brace, type and object metadata, timestamp and window.
+func (e *encoder) objectHead(t *metav1.TypeMeta, m *metav1.ObjectMeta, ts metav1.Time, window metav1.Duration) {
+	e.buf = append(e.buf, '{')
+	e.typeMeta(t)
+	e.objectMeta(m)
 	e.buf = append(e.buf, `,"timestamp":`...)
 	e.time(ts)
 	e.buf = append(e.buf, `,"window":`...)
@@ -306,35 +299,29 @@ func (e *encoder) time(t metav1.Time) {
 	e.buf = append(e.buf, '"')
 }
 
-// stringMap writes a map with its keys sorted, as encoding/json does.
+// stringMap writes labels or annotations.
 func (e *encoder) stringMap(m map[string]string) {
-	e.keys = e.keys[:0]
-	for k := range m {
-		e.keys = append(e.keys, k)
-	}
-	slices.Sort(e.keys)
-	e.buf = append(e.buf, '{')
-	for i, k := range e.keys {
-		if i > 0 {
-			e.buf = append(e.buf, ',')
-		}
-		e.buf = appendString(e.buf, k)
-		e.buf = append(e.buf, ':')
-		e.buf = appendString(e.buf, m[k])
-	}
-	e.buf = append(e.buf, '}')
-	clear(e.keys)
+	writeMap(e, m, func(e *encoder, v string) { e.buf = appendString(e.buf, v) })
 }
 
-// resourceList writes usage ("usage" has no omitempty: nil is null) with its
-// names sorted; each quantity as its MarshalJSON writes it.
+// resourceList writes usage ("usage" has no omitempty: nil is null), each
+// quantity as its MarshalJSON writes it: a quantity's text holds digits, a
+// sign, a point, an exponent or a suffix, nothing JSON escapes.
 func (e *encoder) resourceList(l corev1.ResourceList) {
 	if l == nil {
 		e.buf = append(e.buf, "null"...)
 		return
 	}
+	writeMap(e, l, func(e *encoder, q resource.Quantity) {
+		b, _ := q.MarshalJSON()
+		e.buf = append(e.buf, b...)
+	})
+}
+
+// writeMap writes a map with its keys sorted, as encoding/json does.
+func writeMap[K ~string, V any](e *encoder, m map[K]V, writeValue func(*encoder, V)) {
 	e.keys = e.keys[:0]
-	for k := range l {
+	for k := range m {
 		e.keys = append(e.keys, string(k))
 	}
 	slices.Sort(e.keys)
@@ -345,11 +332,7 @@ func (e *encoder) resourceList(l corev1.ResourceList) {
 		}
 		e.buf = appendString(e.buf, k)
 		e.buf = append(e.buf, ':')
-		q := l[corev1.ResourceName(k)]
-		// A quantity's text holds digits, a sign, a point, an exponent
-		// or a suffix: nothing JSON escapes.
-		b, _ := q.MarshalJSON()
-		e.buf = append(e.buf, b...)
+		writeValue(e, m[K(k)])
 	}
 	e.buf = append(e.buf, '}')
 	clear(e.keys)
