@@ -24,7 +24,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/metrics/pkg/apis/metrics/v1beta1"
@@ -301,7 +300,12 @@ func (e *encoder) time(t metav1.Time) {
 
 // stringMap writes labels or annotations.
 func (e *encoder) stringMap(m map[string]string) {
-	writeMap(e, m, func(e *encoder, v string) { e.buf = appendString(e.buf, v) })
+	e.buf = append(e.buf, '{')
+	for i, k := range sortedKeys(e, m) {
+		e.mapKey(i, k)
+		e.buf = appendString(e.buf, m[k])
+	}
+	e.buf = append(e.buf, '}')
 }
 
 // resourceList writes usage ("usage" has no omitempty: nil is null), each
@@ -312,30 +316,35 @@ func (e *encoder) resourceList(l corev1.ResourceList) {
 		e.buf = append(e.buf, "null"...)
 		return
 	}
-	writeMap(e, l, func(e *encoder, q resource.Quantity) {
+	e.buf = append(e.buf, '{')
+	for i, k := range sortedKeys(e, l) {
+		e.mapKey(i, k)
+		q := l[corev1.ResourceName(k)]
 		b, _ := q.MarshalJSON()
 		e.buf = append(e.buf, b...)
-	})
+	}
+	e.buf = append(e.buf, '}')
 }
 
-// writeMap writes a map with its keys sorted, as encoding/json does.
-func writeMap[K ~string, V any](e *encoder, m map[K]V, writeValue func(*encoder, V)) {
+// sortedKeys returns m's keys sorted as encoding/json sorts them, in e.keys
+// (valid until the next call).
+func sortedKeys[K ~string, V any](e *encoder, m map[K]V) []string {
+	clear(e.keys)
 	e.keys = e.keys[:0]
 	for k := range m {
 		e.keys = append(e.keys, string(k))
 	}
 	slices.Sort(e.keys)
-	e.buf = append(e.buf, '{')
-	for i, k := range e.keys {
-		if i > 0 {
-			e.buf = append(e.buf, ',')
-		}
-		e.buf = appendString(e.buf, k)
-		e.buf = append(e.buf, ':')
-		writeValue(e, m[K(k)])
+	return e.keys
+}
+
+// mapKey writes the i-th key of a map and its colon.
+func (e *encoder) mapKey(i int, k string) {
+	if i > 0 {
+		e.buf = append(e.buf, ',')
 	}
-	e.buf = append(e.buf, '}')
-	clear(e.keys)
+	e.buf = appendString(e.buf, k)
+	e.buf = append(e.buf, ':')
 }
 
 // appendString appends s as a JSON string. A string of printable ASCII that
