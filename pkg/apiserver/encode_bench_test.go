@@ -17,12 +17,11 @@ import (
 //	go test -run '^$' -bench EncodeMetricsList -benchmem -count 6 ./pkg/apiserver
 func BenchmarkEncodeMetricsList(b *testing.B) {
 	node, _ := oneOfEach{}.NodeMetrics("")
-	node.Labels = map[string]string{"kubernetes.io/hostname": "", "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-		"node.kubernetes.io/instance-type": "m5.large", "topology.kubernetes.io/zone": "zone-a"}
 	nodes := &metrics.NodeMetricsList{Items: make([]metrics.NodeMetrics, 5000)}
 	for i := range nodes.Items {
 		nodes.Items[i] = node
 		nodes.Items[i].Name = fmt.Sprintf("node-%05d", i)
+		nodes.Items[i].Labels = benchNodeLabels(nodes.Items[i].Name)
 	}
 	pod, _ := oneOfEach{}.PodMetrics("", "", "")
 	pod.Labels = map[string]string{"app": "web", "pod-template-hash": "5f8b9c7d64"}

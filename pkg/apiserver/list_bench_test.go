@@ -13,6 +13,12 @@ import (
 	"github.com/metrics-apiserver/metrics-apiserver/pkg/podindex"
 )
 
+// benchNodeLabels are the labels a cloud node typically carries.
+func benchNodeLabels(name string) map[string]string {
+	return map[string]string{"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+		"node.kubernetes.io/instance-type": "m5.large", "topology.kubernetes.io/zone": "zone-a"}
+}
+
 // BenchmarkListNodeMetrics lists 5,000 NodeMetrics as JSON through the
 // server's whole handler chain (authn/authz aside) over loopback HTTP, the
 // way `kubectl top node` and the scale harness's freshness polling do, with
@@ -23,9 +29,7 @@ func BenchmarkListNodeMetrics(b *testing.B) {
 	nodes := make([]*corev1.Node, 5000)
 	for i := range nodes {
 		name := fmt.Sprintf("node-%05d", i)
-		nodes[i] = &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
-			"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-			"node.kubernetes.io/instance-type": "m5.large", "topology.kubernetes.io/zone": "zone-a"}}}
+		nodes[i] = &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: benchNodeLabels(name)}}
 	}
 	srv := httptest.NewServer(newTestHandler(b, podindex.New(nil), nodes...))
 	defer srv.Close()

@@ -112,11 +112,20 @@ type encoder struct {
 	windowText []byte
 }
 
-// writeList writes a list: its metadata, then each item with writeItem,
-// flushing as the buffer fills and stopping at the first failed write (the
-// client is gone: the rest would be discarded).
+// writeList writes a list as the generic serializer does: type meta, the
+// list metadata (always present), then the items (null when nil), each with
+// writeItem, flushing as the buffer fills and stopping at the first failed
+// write (the client is gone: the rest would be discarded).
 func writeList[T any](e *encoder, t *metav1.TypeMeta, l *metav1.ListMeta, items []T, writeItem func(*encoder, *T)) {
-	e.listStart(t, l, items == nil)
+	e.buf = append(e.buf, '{')
+	e.typeMeta(t)
+	e.listMeta(l)
+	e.buf = append(e.buf, `,"items":`...)
+	if items == nil {
+		e.buf = append(e.buf, "null}"...)
+		return
+	}
+	e.buf = append(e.buf, '[')
 	for i := range items {
 		if i > 0 {
 			e.buf = append(e.buf, ',')
@@ -126,7 +135,7 @@ func writeList[T any](e *encoder, t *metav1.TypeMeta, l *metav1.ListMeta, items 
 			break
 		}
 	}
-	e.listEnd(items == nil)
+	e.buf = append(e.buf, "]}"...)
 }
 
 func (e *encoder) maybeFlush() {
@@ -142,11 +151,9 @@ func (e *encoder) flush() {
 	e.buf = e.buf[:0]
 }
 
-// listStart writes what precedes a list's items, as the generic serializer
-// does: type meta, the list metadata (always present) and the items key.
-func (e *encoder) listStart(t *metav1.TypeMeta, l *metav1.ListMeta, nilItems bool) {
-	e.buf = append(e.buf, '{')
-	e.typeMeta(t)
+// listMeta writes a list's "metadata" (always: omitempty does not omit a
+// struct).
+func (e *encoder) listMeta(l *metav1.ListMeta) {
 	e.buf = append(e.buf, `"metadata":{`...)
 	first := true
 	first = e.stringField(first, "selfLink", l.SelfLink)
@@ -157,18 +164,7 @@ func (e *encoder) listStart(t *metav1.TypeMeta, l *metav1.ListMeta, nilItems boo
 		e.buf = append(e.buf, `"remainingItemCount":`...)
 		e.buf = strconv.AppendInt(e.buf, *l.RemainingItemCount, 10)
 	}
-	e.buf = append(e.buf, `},"items":`...)
-	if !nilItems {
-		e.buf = append(e.buf, '[')
-	}
-}
-
-func (e *encoder) listEnd(nilItems bool) {
-	if nilItems {
-		e.buf = append(e.buf, "null}"...)
-		return
-	}
-	e.buf = append(e.buf, "]}"...)
+	e.buf = append(e.buf, '}')
 }
 
 func (e *encoder) typeMeta(t *metav1.TypeMeta) {
