@@ -305,8 +305,10 @@ func (e *encoder) stringMap(m map[string]string) {
 }
 
 // resourceList writes usage ("usage" has no omitempty: nil is null), each
-// quantity as its MarshalJSON writes it: a quantity's text holds digits, a
-// sign, a point, an exponent or a suffix, nothing JSON escapes.
+// quantity as its MarshalJSON writes it, its String() quoted: a quantity's
+// text holds digits, a sign, a point, an exponent or a suffix, nothing JSON
+// escapes. String allocates nothing when the quantity already holds its text
+// (the store's do); MarshalJSON always allocates.
 func (e *encoder) resourceList(l corev1.ResourceList) {
 	if l == nil {
 		e.buf = append(e.buf, "null"...)
@@ -316,8 +318,9 @@ func (e *encoder) resourceList(l corev1.ResourceList) {
 	for i, k := range sortedKeys(e, l) {
 		e.mapKey(i, k)
 		q := l[corev1.ResourceName(k)]
-		b, _ := q.MarshalJSON()
-		e.buf = append(e.buf, b...)
+		e.buf = append(e.buf, '"')
+		e.buf = append(e.buf, q.String()...)
+		e.buf = append(e.buf, '"')
 	}
 	e.buf = append(e.buf, '}')
 }

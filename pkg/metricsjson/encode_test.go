@@ -107,6 +107,11 @@ func TestEncodeWritesWhatEncodingJSONWrites(t *testing.T) {
 				"big":                           *resource.NewQuantity(1<<62, resource.DecimalSI),
 				"tiny":                          *resource.NewScaledQuantity(3, resource.Nano),
 				"odd":                           parsed("1.000001Ki"),
+				"held": func() resource.Quantity { // holds its text, as the store's do
+					q := resource.NewScaledQuantity(123456789, resource.Nano)
+					_ = q.String()
+					return *q
+				}(),
 			}
 			return &n
 		}},

@@ -100,11 +100,15 @@ func (s *Store) PodMetrics(node, namespace, name string) (metrics.PodMetrics, bo
 	}, true
 }
 
+// resourceList returns a usage as the API serves it. Each quantity's canonical
+// text is computed here, once, and travels with it: serializers work on copies
+// of a map's values, so protobuf (Size, then Marshal) and JSON would otherwise
+// each canonicalize the value and allocate its text again.
 func resourceList(nanocores, bytes uint64) corev1.ResourceList {
-	return corev1.ResourceList{
-		corev1.ResourceCPU:    *resource.NewScaledQuantity(clampInt64(nanocores), resource.Nano),
-		corev1.ResourceMemory: *resource.NewQuantity(clampInt64(bytes), resource.BinarySI),
-	}
+	cpu := resource.NewScaledQuantity(clampInt64(nanocores), resource.Nano)
+	mem := resource.NewQuantity(clampInt64(bytes), resource.BinarySI)
+	_, _ = cpu.String(), mem.String() // String keeps the text in the quantity
+	return corev1.ResourceList{corev1.ResourceCPU: *cpu, corev1.ResourceMemory: *mem}
 }
 
 func clampInt64(v uint64) int64 {

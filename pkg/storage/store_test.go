@@ -1018,3 +1018,37 @@ func checkConcurrentPod(t *testing.T, m metrics.PodMetrics) {
 		t.Errorf("pod window = %v, want 15s", m.Window.Duration)
 	}
 }
+
+// TestUsageHoldsItsText checks that served quantities carry their canonical
+// text, so that serializers, which work on copies of a ResourceList's values,
+// neither canonicalize nor allocate it again (protobuf asks twice: Size, then
+// Marshal).
+func TestUsageHoldsItsText(t *testing.T) {
+	s, c := newTestStore(Options{})
+	for i := range 2 {
+		c.Set(t0 + int64(i)*15*sec)
+		s.StoreNode(&NodeBatch{Node: "n1", ScrapedAt: t0 + int64(i)*15*sec, NodePoint: steady(i),
+			Containers: []ContainerPoint{ctr("default", "web", "nginx", steady(i))}})
+	}
+	node, ok := s.NodeMetrics("n1")
+	if !ok {
+		t.Fatal("node not served")
+	}
+	pod, ok := s.PodMetrics("n1", "default", "web")
+	if !ok {
+		t.Fatal("pod not served")
+	}
+	for name, usage := range map[string]corev1.ResourceList{"node": node.Usage, "container": pod.Containers[0].Usage} {
+		if len(usage) != 2 {
+			t.Fatalf("%s usage = %v, want cpu and memory", name, usage)
+		}
+		allocs := testing.AllocsPerRun(10, func() {
+			for _, q := range usage {
+				_ = q.Size() // protobuf's size of the quantity: the length of its text
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s usage: %v allocations to size its quantities, want 0", name, allocs)
+		}
+	}
+}
