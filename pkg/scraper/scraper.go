@@ -82,7 +82,7 @@ type Scraper struct {
 }
 
 // defaultWorkerIdle is how long a worker waits for the next due loop before it
-// ends. Slots are 250 ms apart, so workers live across slots; their number
+// ends. Slots are a second apart, so workers live across slots; their number
 // follows the largest burst of concurrent scrapes.
 const defaultWorkerIdle = 2 * time.Second
 
@@ -246,9 +246,12 @@ func (s *Scraper) work(l *nodeLoop) {
 
 // slotWidth is the grid nodes' phase offsets are placed on. Nodes sharing a
 // slot are scraped in one burst, so an otherwise idle process wakes once per
-// slot instead of once per node (at 1,000 nodes and 15 s, about 17 nodes per
-// slot); 60 slots per 15 s still spread the load evenly.
-const slotWidth = 250 * time.Millisecond
+// slot instead of once per node, and the more scrapes a burst holds the less
+// often the runtime parks and wakes its threads between them (at 1,000 nodes
+// and 15 s, about 67 nodes per slot: ~16 % less CPU than 250 ms slots,
+// docs/benchmarks/README.md, session 9); 15 slots per 15 s still spread the
+// load evenly.
+const slotWidth = time.Second
 
 // phaseOffset spreads nodes over the interval by a hash of their name, on
 // slots of slotWidth.
