@@ -3,8 +3,11 @@ package apiserver
 import (
 	"fmt"
 	"io"
+	"slices"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/metrics/pkg/apis/metrics"
 	"k8s.io/metrics/pkg/apis/metrics/v1beta1"
@@ -30,10 +33,23 @@ func BenchmarkEncodeMetricsList(b *testing.B) {
 		pods.Items[i] = pod
 		pods.Items[i].Namespace, pods.Items[i].Name = "default", fmt.Sprintf("pod-%d", i)
 	}
+	// The same pods with their own usage maps whose quantities hold their
+	// text, as the store builds them (storage.resourceList).
+	held := &metrics.PodMetricsList{Items: slices.Clone(pods.Items)}
+	for i := range held.Items {
+		ctrs := slices.Clone(held.Items[i].Containers)
+		for j := range ctrs {
+			cpu := resource.NewScaledQuantity(int64(250000000+i), resource.Nano)
+			mem := resource.NewQuantity(int64(64<<20+i*4096), resource.BinarySI)
+			_, _ = cpu.String(), mem.String()
+			ctrs[j].Usage = corev1.ResourceList{corev1.ResourceCPU: *cpu, corev1.ResourceMemory: *mem}
+		}
+		held.Items[i].Containers = ctrs
+	}
 	lists := []struct {
 		name string
 		obj  runtime.Object
-	}{{"nodes=5000", nodes}, {"pods=30000", pods}}
+	}{{"nodes=5000", nodes}, {"pods=30000", pods}, {"pods=30000,text-held", held}}
 	encoders := []struct {
 		name      string
 		mediaType string
