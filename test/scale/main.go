@@ -253,7 +253,13 @@ type serverResult struct {
 	ListPodsErrors  int       `json:"listPodsErrors"`
 	ListPodsBytes   int       `json:"listPodsBytes"`
 	ListContentType string    `json:"listContentType,omitempty"`
-	WarmupSeconds   float64   `json:"warmupSeconds"`
+	// ListPodsFirstSeconds is the first list's latency; ListPodsFirstFaults
+	// the minor page faults the server took while serving it,
+	// ListPodsLaterFaults the mean over the lists after it (-1: not read).
+	ListPodsFirstSeconds float64 `json:"listPodsFirstSeconds"`
+	ListPodsFirstFaults  float64 `json:"listPodsFirstFaults"`
+	ListPodsLaterFaults  float64 `json:"listPodsLaterFaults"`
+	WarmupSeconds        float64 `json:"warmupSeconds"`
 }
 
 // resources is what a server used over a window of cycles.
@@ -291,6 +297,9 @@ type result struct {
 	Servers          []serverResult `json:"servers"`
 	Others           []otherResult  `json:"others"`
 	Notes            string         `json:"notes,omitempty"`
+	// PageFaultMicroseconds is what a minor page fault cost the harness on
+	// this machine (64 MiB of fresh anonymous memory, one write per page).
+	PageFaultMicroseconds float64 `json:"pageFaultMicroseconds"`
 	// APIOthersPaused: the other servers were stopped while one server's API
 	// latencies were measured.
 	APIOthersPaused bool `json:"apiOthersPaused"`
@@ -449,6 +458,11 @@ func run(ctx context.Context, c config) (*result, error) {
 
 	// Phase 2: API latencies, one server at a time, RSS sampled meanwhile.
 	if c.registered && c.pods > 0 {
+		if us, err := pageFaultMicroseconds(64 << 20); err == nil {
+			res.PageFaultMicroseconds = us
+		} else {
+			logf("page fault probe: %v", err)
+		}
 		res.APIOthersPaused = c.pauseOthers && len(c.targets) > 1
 		names, err := listNodes(ctx, cl, c.targets[0].URL)
 		if err != nil {
@@ -481,7 +495,9 @@ func run(ctx context.Context, c config) (*result, error) {
 			func() {
 				defer resume()
 				s.GetPodSeconds, s.GetPodErrors = loadGets(ctx, cl, t, c, names)
-				s.ListPodsSeconds, s.ListPodsErrors, s.ListPodsBytes, s.ListContentType = loadLists(ctx, cl, t, c)
+				l := loadLists(ctx, cl, t, c)
+				s.ListPodsSeconds, s.ListPodsErrors, s.ListPodsBytes, s.ListContentType = l.seconds, l.errors, l.bytes, l.contentType
+				s.ListPodsFirstSeconds, s.ListPodsFirstFaults, s.ListPodsLaterFaults = l.first, l.firstFaults, l.laterFaults
 			}()
 			if c.pauseOthers && i+1 < len(c.targets) {
 				logf("two cycles for the stopped servers to scrape again")
@@ -624,23 +640,54 @@ func loadGets(ctx context.Context, cl *http.Client, t target, c config, nodes no
 }
 
 // loadLists lists every pod's metrics c.lists times, sequentially, within
-// c.loadTimeout.
-func loadLists(ctx context.Context, cl *http.Client, t target, c config) (summary, int, int, string) {
+// c.loadTimeout. The first list is also reported alone, with the minor page
+// faults t took to serve it and, per list, the ones after it: the first one
+// finds the memory of a list given back to the kernel (as after any idle
+// time), the next ones mostly reuse it.
+func loadLists(ctx context.Context, cl *http.Client, t target, c config) listResult {
 	ctx, cancel := context.WithTimeout(ctx, c.loadTimeout)
 	defer cancel()
-	var lat []float64
-	errs, size, ctype := 0, 0, ""
+	var (
+		res    listResult
+		lat    []float64
+		faults []uint64 // t's minor faults before the first list, then after each
+	)
+	countFaults := func() {
+		if n, err := procMinorFaults(t.PID); err == nil {
+			faults = append(faults, n)
+		}
+	}
+	countFaults()
 	for i := 0; i < c.lists && ctx.Err() == nil; i++ {
 		start := time.Now()
 		body, ct, err := get(ctx, cl, t.URL+"/apis/metrics.k8s.io/v1beta1/pods", acceptProtobuf)
 		d := time.Since(start).Seconds()
+		countFaults()
 		if err != nil {
-			errs++
+			res.errors++
 			logf("%s: list: %v", t.Name, err)
 			continue
 		}
+		if i == 0 {
+			res.first = d
+		}
 		lat = append(lat, d)
-		size, ctype = len(body), ct
+		res.bytes, res.contentType = len(body), ct
 	}
-	return summarize(lat), errs, size, ctype
+	res.seconds = summarize(lat)
+	if len(faults) == c.lists+1 && c.lists > 1 { // every reading taken
+		res.firstFaults = float64(faults[1] - faults[0])
+		res.laterFaults = float64(faults[c.lists]-faults[1]) / float64(c.lists-1)
+	} else {
+		res.firstFaults, res.laterFaults = -1, -1
+	}
+	return res
+}
+
+type listResult struct {
+	seconds                  summary
+	first                    float64
+	firstFaults, laterFaults float64
+	errors, bytes            int
+	contentType              string
 }

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // clockTicks is USER_HZ, the unit of utime/stime in /proc/<pid>/stat; 100 on
@@ -50,31 +52,68 @@ func parseStatusBytes(status []byte, field string) (int64, error) {
 
 // procCPU returns utime+stime of pid in seconds.
 func procCPU(pid int) (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	return parseCPU(data)
+	st, err := readStat(pid)
+	return st.cpuSeconds, err
 }
 
-func parseCPU(stat []byte) (float64, error) {
+// procMinorFaults returns how many minor page faults pid has taken: pages it
+// touched for the first time (or again after giving them back to the kernel).
+func procMinorFaults(pid int) (uint64, error) {
+	st, err := readStat(pid)
+	return st.minorFaults, err
+}
+
+func readStat(pid int) (procStat, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return procStat{}, err
+	}
+	return parseStat(data)
+}
+
+// procStat is what the harness reads of /proc/<pid>/stat.
+type procStat struct {
+	cpuSeconds  float64 // utime + stime
+	minorFaults uint64  // minflt
+}
+
+func parseStat(stat []byte) (procStat, error) {
 	// The command name (field 2) may contain spaces and parentheses: the
 	// fields we want follow the last ')'.
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("malformed stat")
+		return procStat{}, fmt.Errorf("malformed stat")
 	}
 	f := strings.Fields(string(stat[i+1:]))
-	// f[0] is field 3 (state); utime is field 14, stime field 15.
+	// f[0] is field 3 (state); minflt is field 10, utime 14, stime 15.
 	if len(f) < 13 {
-		return 0, fmt.Errorf("stat has %d fields after the command", len(f))
+		return procStat{}, fmt.Errorf("stat has %d fields after the command", len(f))
 	}
+	flt, err0 := strconv.ParseUint(f[7], 10, 64)
 	u, err1 := strconv.ParseUint(f[11], 10, 64)
 	s, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("utime/stime: %v %v", err1, err2)
+	if err0 != nil || err1 != nil || err2 != nil {
+		return procStat{}, fmt.Errorf("minflt/utime/stime: %v %v %v", err0, err1, err2)
 	}
-	return float64(u+s) / clockTicks, nil
+	return procStat{cpuSeconds: float64(u+s) / clockTicks, minorFaults: flt}, nil
+}
+
+// pageFaultMicroseconds measures what a minor page fault costs on this
+// machine: it maps size bytes of anonymous memory and writes one byte to each
+// page, each write faulting the page in. A server whose heap grows by that
+// many pages pays the same.
+func pageFaultMicroseconds(size int) (float64, error) {
+	page := os.Getpagesize()
+	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		return 0, err
+	}
+	defer syscall.Munmap(mem)
+	start := time.Now()
+	for i := 0; i < size; i += page {
+		mem[i] = 1
+	}
+	return float64(time.Since(start).Nanoseconds()) / 1e3 / float64(size/page), nil
 }
 
 // histogram is a cumulative Prometheus histogram summed over its label sets.

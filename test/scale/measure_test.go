@@ -28,21 +28,22 @@ func TestParseStatusBytes(t *testing.T) {
 	}
 }
 
-func TestParseCPU(t *testing.T) {
+func TestParseStat(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    float64
+		want    procStat
 		wantErr bool
 	}{
-		// utime 250 and stime 50 ticks; the command has a space and a ')'.
-		{"42 (a b) c) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 100 1000 10", 3, false},
-		{"42 (x) S 1 2", 0, true},
-		{"garbage", 0, true},
+		// minflt 100, utime 250 and stime 50 ticks; the command has a space and a ')'.
+		{"42 (a b) c) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 100 1000 10", procStat{cpuSeconds: 3, minorFaults: 100}, false},
+		{"42 (x) S 1 2", procStat{}, true},
+		{"42 (x) S 1 42 42 0 -1 4194560 many 0 0 0 250 50 0", procStat{}, true},
+		{"garbage", procStat{}, true},
 	}
 	for _, tt := range tests {
-		got, err := parseCPU([]byte(tt.in))
+		got, err := parseStat([]byte(tt.in))
 		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("parseCPU(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.wantErr)
+			t.Errorf("parseStat(%q) = %+v, %v; want %+v, error %v", tt.in, got, err, tt.want, tt.wantErr)
 		}
 	}
 }
@@ -125,5 +126,15 @@ func TestServerResultJSON(t *testing.T) {
 	}
 	if nc, ok := m["noClients"].(map[string]any); !ok || nc["rssMiBPerNode"] != 7.0 {
 		t.Errorf("noClients: %s", data)
+	}
+}
+
+func TestPageFaultMicroseconds(t *testing.T) {
+	us, err := pageFaultMicroseconds(4 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if us <= 0 || math.IsInf(us, 0) || math.IsNaN(us) {
+		t.Errorf("pageFaultMicroseconds = %v, want a positive duration", us)
 	}
 }
