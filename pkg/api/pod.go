@@ -77,6 +77,9 @@ func (r *PodMetricsREST) List(ctx context.Context, options *metainternalversion.
 	// sorted by namespace, then name: sorting the pointers before the
 	// metrics are built moves 8 bytes per swap instead of a PodMetrics
 	pods := r.pods.List(genericapirequest.NamespaceValue(ctx), sel.labels)
+	if g, ok := r.getter.(PodUsageGetter); ok && CompactListRequested(ctx) {
+		return compactList(g, pods, sel), nil
+	}
 	list := &metrics.PodMetricsList{Items: make([]metrics.PodMetrics, 0, len(pods))}
 	for _, pod := range pods {
 		if !sel.matches(pod.Name, pod.Namespace) {

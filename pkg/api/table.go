@@ -44,6 +44,8 @@ func podMetricsTable(object runtime.Object) (*metav1.Table, error) {
 	switch t := object.(type) {
 	case *metrics.PodMetrics:
 		table.Rows = append(table.Rows, podRow(t))
+	case *CompactPodMetricsList: // not given to table requests; built if it were
+		return podMetricsTable(t.PodMetricsList())
 	case *metrics.PodMetricsList:
 		table.ResourceVersion = t.ResourceVersion
 		table.Rows = make([]metav1.TableRow, 0, len(t.Items))

@@ -4,6 +4,8 @@
 package apiserver
 
 import (
+	"net/http"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -75,12 +77,17 @@ type MetricsAPIServer struct {
 
 // New builds the server and installs the API group.
 func (c CompletedConfig) New() (*MetricsAPIServer, error) {
+	encoders := withMetricsEncoders(Codecs)
+	chain := c.generic.BuildHandlerChainFunc
+	c.generic.BuildHandlerChainFunc = func(apiHandler http.Handler, gc *genericapiserver.Config) http.Handler {
+		return chain(withCompactLists(apiHandler, encoders), gc)
+	}
 	generic, err := c.generic.New("metrics-apiserver", genericapiserver.NewEmptyDelegate())
 	if err != nil {
 		return nil, err
 	}
 	group := genericapiserver.NewDefaultAPIGroupInfo(metrics.GroupName, Scheme, metav1.ParameterCodec, Codecs)
-	group.NegotiatedSerializer = withMetricsJSON(group.NegotiatedSerializer)
+	group.NegotiatedSerializer = encoders
 	group.VersionedResourcesStorageMap[v1beta1.SchemeGroupVersion.Version] = map[string]rest.Storage{
 		"nodes": api.NewNodeMetricsREST(c.extra.Metrics, c.extra.Nodes),
 		"pods":  api.NewPodMetricsREST(c.extra.Metrics, c.extra.Pods),

@@ -23,6 +23,7 @@ import (
 	"k8s.io/metrics/pkg/apis/metrics"
 	"k8s.io/metrics/pkg/apis/metrics/v1beta1"
 
+	"github.com/metrics-apiserver/metrics-apiserver/pkg/api"
 	"github.com/metrics-apiserver/metrics-apiserver/pkg/podindex"
 )
 
@@ -63,6 +64,13 @@ func newTestServer(t *testing.T) *httptest.Server {
 // metrics) and returns its handler.
 func newTestHandler(tb testing.TB, pods *podindex.Index, nodes ...*corev1.Node) http.Handler {
 	tb.Helper()
+	return newTestHandlerWith(tb, oneOfEach{}, pods, nil, nodes...)
+}
+
+// newTestHandlerWith builds the server serving getter's metrics, with
+// configure (when not nil) applied to its generic config.
+func newTestHandlerWith(tb testing.TB, getter api.MetricsGetter, pods *podindex.Index, configure func(*genericapiserver.Config), nodes ...*corev1.Node) http.Handler {
+	tb.Helper()
 	indexer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
 	for _, n := range nodes {
 		if err := indexer.Add(n); err != nil {
@@ -74,8 +82,11 @@ func newTestHandler(tb testing.TB, pods *podindex.Index, nodes ...*corev1.Node) 
 	generic.LoopbackClientConfig = &rest.Config{}
 	generic.ExternalAddress = "127.0.0.1:443"
 	SetOpenAPI(generic, "test")
+	if configure != nil {
+		configure(generic)
+	}
 	c := Config{Generic: generic, Extra: ExtraConfig{
-		Metrics: oneOfEach{}, Nodes: corelisters.NewNodeLister(indexer), Pods: pods}}
+		Metrics: getter, Nodes: corelisters.NewNodeLister(indexer), Pods: pods}}
 	s, err := c.Complete().New()
 	if err != nil {
 		tb.Fatal(err)

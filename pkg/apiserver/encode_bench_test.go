@@ -15,7 +15,7 @@ import (
 
 // BenchmarkEncodeMetricsList converts an internal list to v1beta1 and
 // serializes it, as a list response does: JSON with the generic encoder and
-// with the one the server installs (withMetricsJSON), and protobuf.
+// with the one the server installs (withMetricsEncoders), and protobuf.
 //
 //	go test -run '^$' -bench EncodeMetricsList -benchmem -count 6 ./pkg/apiserver
 func BenchmarkEncodeMetricsList(b *testing.B) {
@@ -56,7 +56,7 @@ func BenchmarkEncodeMetricsList(b *testing.B) {
 		ns        runtime.NegotiatedSerializer
 	}{
 		{"json/generic", runtime.ContentTypeJSON, Codecs},
-		{"json/metricsjson", runtime.ContentTypeJSON, withMetricsJSON(Codecs)},
+		{"json/metricsjson", runtime.ContentTypeJSON, withMetricsEncoders(Codecs)},
 		{"protobuf", runtime.ContentTypeProtobuf, Codecs},
 	}
 	for _, l := range lists {

@@ -68,6 +68,36 @@ func Encode(obj runtime.Object, w io.Writer) (bool, error) {
 	return true, e.err
 }
 
+// PodMetricsItems are the items of a PodMetricsList, set one at a time into
+// an object the encoder reuses (api.CompactPodMetricsList).
+type PodMetricsItems interface {
+	Len() int
+	// Item sets m to item i.
+	Item(i int, m *v1beta1.PodMetrics)
+}
+
+// EncodePodMetricsList writes a v1beta1 PodMetricsList with empty list
+// metadata and the given items, followed by a newline: what Encode writes for
+// the list holding them. The items must have only the metadata fields Encode
+// handles.
+func EncodePodMetricsList(items PodMetricsItems, w io.Writer) error {
+	bp := bufferPool.Get().(*[]byte)
+	e := encoder{buf: (*bp)[:0], w: w}
+	var m v1beta1.PodMetrics
+	t := metav1.TypeMeta{Kind: "PodMetricsList", APIVersion: v1beta1.SchemeGroupVersion.String()}
+	writeItems(&e, &t, &metav1.ListMeta{}, false, items.Len(), func(e *encoder, i int) {
+		items.Item(i, &m)
+		e.podMetrics(&m)
+	})
+	e.buf = append(e.buf, '\n')
+	e.flush()
+	if cap(e.buf) <= maxPooledBuffer {
+		*bp = e.buf[:0]
+		bufferPool.Put(bp)
+	}
+	return e.err
+}
+
 // handles reports whether Encode writes obj itself.
 func handles(obj runtime.Object) bool {
 	switch o := obj.(type) {
@@ -117,20 +147,26 @@ type encoder struct {
 // writeItem, flushing as the buffer fills and stopping at the first failed
 // write (the client is gone: the rest would be discarded).
 func writeList[T any](e *encoder, t *metav1.TypeMeta, l *metav1.ListMeta, items []T, writeItem func(*encoder, *T)) {
+	writeItems(e, t, l, items == nil, len(items), func(e *encoder, i int) { writeItem(e, &items[i]) })
+}
+
+// writeItems is writeList for n items written by index; null writes the
+// items as null.
+func writeItems(e *encoder, t *metav1.TypeMeta, l *metav1.ListMeta, null bool, n int, writeItem func(*encoder, int)) {
 	e.buf = append(e.buf, '{')
 	e.typeMeta(t)
 	e.listMeta(l)
 	e.buf = append(e.buf, `,"items":`...)
-	if items == nil {
+	if null {
 		e.buf = append(e.buf, "null}"...)
 		return
 	}
 	e.buf = append(e.buf, '[')
-	for i := range items {
+	for i := range n {
 		if i > 0 {
 			e.buf = append(e.buf, ',')
 		}
-		writeItem(e, &items[i])
+		writeItem(e, i)
 		if e.maybeFlush(); e.err != nil {
 			break
 		}

@@ -17,11 +17,18 @@ import (
 	"k8s.io/metrics/pkg/apis/metrics"
 )
 
+// ContainerUsage is one container's usage as the API serves it.
+type ContainerUsage struct {
+	Name      string
+	NanoCores uint64
+	Bytes     uint64
+}
+
 // servablePod computes the usage of the pod whose containers are
 // n.ctrs[lo:hi] at now, appending each container's to out when out is not nil.
 // ok is false when any of its containers has no usage or the pod's grace
 // ended. The caller holds n.mu (read or write).
-func (s *Store) servablePod(n *nodeState, lo, hi int, now int64, out []metrics.ContainerMetrics) (_ []metrics.ContainerMetrics, ts, window int64, ok bool) {
+func (s *Store) servablePod(n *nodeState, lo, hi int, now int64, out []ContainerUsage) (_ []ContainerUsage, ts, window int64, ok bool) {
 	size := s.ringSize
 	from := int64(math.MaxInt64) // earliest start of any container's interval
 	expiry := int64(math.MaxInt64)
@@ -35,7 +42,7 @@ func (s *Store) servablePod(n *nodeState, lo, hi int, now int64, out []metrics.C
 		from = min(from, u.ts-u.window)
 		expiry = min(expiry, u.expiry)
 		if out != nil {
-			out = append(out, metrics.ContainerMetrics{Name: c.container, Usage: resourceList(u.cpu, u.mem)})
+			out = append(out, ContainerUsage{Name: c.container, NanoCores: u.cpu, Bytes: u.mem})
 		}
 	}
 	if hi == lo || now >= expiry {
@@ -71,44 +78,72 @@ func (s *Store) NodeMetrics(node string) (metrics.NodeMetrics, bool) {
 	return metrics.NodeMetrics{
 		Timestamp: metav1.NewTime(time.Unix(0, u.ts)),
 		Window:    metav1.Duration{Duration: time.Duration(u.window)},
-		Usage:     resourceList(u.cpu, u.mem),
+		Usage:     ResourceList(u.cpu, u.mem),
 	}, true
 }
 
 // PodMetrics returns the usage of the pod on the node if it is servable now.
 // Only Timestamp, Window and Containers (sorted by name) are set.
 func (s *Store) PodMetrics(node, namespace, name string) (metrics.PodMetrics, bool) {
+	var buf [4]ContainerUsage
+	usage, ts, window, ok := s.AppendPodUsage(node, namespace, name, buf[:0])
+	if !ok {
+		return metrics.PodMetrics{}, false
+	}
+	ctrs := make([]metrics.ContainerMetrics, len(usage))
+	for i, u := range usage {
+		ctrs[i] = metrics.ContainerMetrics{Name: u.Name, Usage: ResourceList(u.NanoCores, u.Bytes)}
+	}
+	return metrics.PodMetrics{
+		Timestamp:  metav1.NewTime(ts),
+		Window:     metav1.Duration{Duration: window},
+		Containers: ctrs,
+	}, true
+}
+
+// AppendPodUsage appends the usage of the pod's containers (sorted by name) to
+// out and returns it with the pod's timestamp and window, if the pod is
+// servable now: what PodMetrics serves, without building the API object, for
+// callers that write many pods' usage directly (a list).
+func (s *Store) AppendPodUsage(node, namespace, name string, out []ContainerUsage) (_ []ContainerUsage, ts time.Time, window time.Duration, ok bool) {
 	n := s.lookup(node)
 	if n == nil {
-		return metrics.PodMetrics{}, false
+		return out, time.Time{}, 0, false
 	}
 	now := s.now().UnixNano()
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	lo, hi := n.podRange(namespace, name)
 	if hi == lo {
-		return metrics.PodMetrics{}, false
+		return out, time.Time{}, 0, false
 	}
-	ctrs, ts, window, ok := s.servablePod(n, lo, hi, now, make([]metrics.ContainerMetrics, 0, hi-lo))
+	if out == nil {
+		out = make([]ContainerUsage, 0, hi-lo)
+	}
+	start := len(out)
+	out, nts, nwindow, ok := s.servablePod(n, lo, hi, now, out)
 	if !ok {
-		return metrics.PodMetrics{}, false
+		return out[:start], time.Time{}, 0, false
 	}
-	return metrics.PodMetrics{
-		Timestamp:  metav1.NewTime(time.Unix(0, ts)),
-		Window:     metav1.Duration{Duration: time.Duration(window)},
-		Containers: ctrs,
-	}, true
+	return out, time.Unix(0, nts), time.Duration(nwindow), true
 }
 
-// resourceList returns a usage as the API serves it. Each quantity's canonical
-// text is computed here, once, and travels with it: serializers work on copies
-// of a map's values, so protobuf (Size, then Marshal) and JSON would otherwise
-// each canonicalize the value and allocate its text again.
-func resourceList(nanocores, bytes uint64) corev1.ResourceList {
-	cpu := resource.NewScaledQuantity(clampInt64(nanocores), resource.Nano)
-	mem := resource.NewQuantity(clampInt64(bytes), resource.BinarySI)
+// ResourceList returns a usage (CPU in nanocores, memory in bytes) as the
+// API serves it, each quantity holding its text (see Quantities).
+func ResourceList(nanocores, bytes uint64) corev1.ResourceList {
+	cpu, mem := Quantities(nanocores, bytes)
+	return corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem}
+}
+
+// Quantities returns a usage's CPU and memory quantities. Each quantity's
+// canonical text is computed here, once, and travels with it: serializers
+// work on copies of a map's values, so protobuf (Size, then Marshal) and JSON
+// would otherwise each canonicalize the value and allocate its text again.
+func Quantities(nanocores, bytes uint64) (cpu, mem resource.Quantity) {
+	cpu = *resource.NewScaledQuantity(clampInt64(nanocores), resource.Nano)
+	mem = *resource.NewQuantity(clampInt64(bytes), resource.BinarySI)
 	_, _ = cpu.String(), mem.String() // String keeps the text in the quantity
-	return corev1.ResourceList{corev1.ResourceCPU: *cpu, corev1.ResourceMemory: *mem}
+	return cpu, mem
 }
 
 func clampInt64(v uint64) int64 {

@@ -1052,3 +1052,38 @@ func TestUsageHoldsItsText(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendPodUsage: a pod's usage is appended after what out holds and
+// matches PodMetrics; a pod with nothing to serve leaves out as it was.
+func TestAppendPodUsage(t *testing.T) {
+	s, c := newTestStore(Options{})
+	for i := range 2 {
+		c.Set(t0 + int64(i)*15*sec)
+		ctrs := []ContainerPoint{ctr("default", "web", "nginx", steady(i)), ctr("default", "web", "envoy", steady(i))}
+		if i == 1 { // one sample: no CPU rate yet
+			ctrs = append(ctrs, ctr("default", "young", "app", steady(i)))
+		}
+		s.StoreNode(&NodeBatch{Node: "n1", ScrapedAt: t0 + int64(i)*15*sec, NodePoint: steady(i), Containers: ctrs})
+	}
+	prior := []ContainerUsage{{Name: "before"}}
+	got, ts, window, ok := s.AppendPodUsage("n1", "default", "web", prior)
+	if !ok || len(got) != 3 || got[0] != prior[0] {
+		t.Fatalf("AppendPodUsage = %+v, %v; want the prior entry and two containers", got, ok)
+	}
+	want, _ := s.PodMetrics("n1", "default", "web")
+	if !ts.Equal(want.Timestamp.Time) || window != want.Window.Duration {
+		t.Errorf("timestamp %v window %v; PodMetrics has %v %v", ts, window, want.Timestamp, want.Window)
+	}
+	for i, u := range got[1:] {
+		m := want.Containers[i]
+		if u.Name != m.Name || int64(u.NanoCores) != m.Usage.Cpu().ScaledValue(resource.Nano) || int64(u.Bytes) != m.Usage.Memory().Value() {
+			t.Errorf("container %d: %+v; PodMetrics has %s %v", i, u, m.Name, m.Usage)
+		}
+	}
+	for _, missing := range [][3]string{{"n1", "default", "young"}, {"n1", "default", "nope"}, {"n2", "default", "web"}} {
+		out, _, _, ok := s.AppendPodUsage(missing[0], missing[1], missing[2], got)
+		if ok || len(out) != len(got) {
+			t.Errorf("AppendPodUsage(%v) = %d entries, %v; want %d, false", missing, len(out), ok, len(got))
+		}
+	}
+}
