@@ -102,16 +102,8 @@ func (l *CompactPodMetricsList) PodMetricsList() *metrics.PodMetricsList {
 	items := make([]metrics.PodMetrics, len(l.pods))
 	for i := range l.pods {
 		p := &l.pods[i]
-		ctrs := make([]metrics.ContainerMetrics, p.hi-p.lo)
-		for j, u := range l.usage[p.lo:p.hi] {
-			ctrs[j] = metrics.ContainerMetrics{Name: u.Name, Usage: storage.ResourceList(u.NanoCores, u.Bytes)}
-		}
-		items[i] = metrics.PodMetrics{
-			ObjectMeta: objectMetaFor(p.pod.Name, p.pod.Namespace, p.pod.Labels(), p.pod.CreationTimestamp()),
-			Timestamp:  metav1.NewTime(time.Unix(0, p.timestamp)),
-			Window:     metav1.Duration{Duration: p.window},
-			Containers: ctrs,
-		}
+		items[i] = storage.PodUsageMetrics(l.usage[p.lo:p.hi], time.Unix(0, p.timestamp), p.window)
+		items[i].ObjectMeta = objectMetaFor(p.pod.Name, p.pod.Namespace, p.pod.Labels(), p.pod.CreationTimestamp())
 	}
 	return &metrics.PodMetricsList{Items: items}
 }

@@ -51,11 +51,7 @@ func (g usageGetter) PodMetrics(node, namespace, name string) (metrics.PodMetric
 	if !ok {
 		return metrics.PodMetrics{}, false
 	}
-	m := metrics.PodMetrics{Timestamp: metav1.NewTime(ts), Window: metav1.Duration{Duration: window}}
-	for _, u := range usage {
-		m.Containers = append(m.Containers, metrics.ContainerMetrics{Name: u.Name, Usage: storage.ResourceList(u.NanoCores, u.Bytes)})
-	}
-	return m, true
+	return storage.PodUsageMetrics(usage, ts, window), true
 }
 
 // builtLists serves the same metrics as g, but only through PodMetrics: the

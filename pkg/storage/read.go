@@ -90,6 +90,12 @@ func (s *Store) PodMetrics(node, namespace, name string) (metrics.PodMetrics, bo
 	if !ok {
 		return metrics.PodMetrics{}, false
 	}
+	return PodUsageMetrics(usage, ts, window), true
+}
+
+// PodUsageMetrics returns a pod's usage (AppendPodUsage) as the API serves
+// it: Timestamp, Window and Containers set.
+func PodUsageMetrics(usage []ContainerUsage, ts time.Time, window time.Duration) metrics.PodMetrics {
 	ctrs := make([]metrics.ContainerMetrics, len(usage))
 	for i, u := range usage {
 		ctrs[i] = metrics.ContainerMetrics{Name: u.Name, Usage: ResourceList(u.NanoCores, u.Bytes)}
@@ -98,7 +104,7 @@ func (s *Store) PodMetrics(node, namespace, name string) (metrics.PodMetrics, bo
 		Timestamp:  metav1.NewTime(ts),
 		Window:     metav1.Duration{Duration: window},
 		Containers: ctrs,
-	}, true
+	}
 }
 
 // AppendPodUsage appends the usage of the pod's containers (sorted by name) to
