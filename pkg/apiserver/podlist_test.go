@@ -28,7 +28,7 @@ import (
 )
 
 // usageGetter serves every pod whose name does not end in "-idle" with usage
-// derived from its name, through both PodMetrics and AppendPodUsage (so the
+// (one to three containers) derived from its name, through both PodMetrics and AppendPodUsage (so the
 // server lists pods compactly).
 type usageGetter struct{ oneOfEach }
 
@@ -39,9 +39,10 @@ func (usageGetter) AppendPodUsage(_, namespace, name string, out []storage.Conta
 	h := fnv.New64a()
 	h.Write([]byte(namespace + "/" + name))
 	v := h.Sum64()
-	out = append(out,
-		storage.ContainerUsage{Name: "app", NanoCores: v % 4e9, Bytes: v % (8 << 30)},
-		storage.ContainerUsage{Name: "sidecar", NanoCores: v % 7e6, Bytes: v % (64 << 20)})
+	// one to three containers, so that a reused item grows and shrinks
+	for i, name := range []string{"app", "istio-proxy", "sidecar"}[:1+v%3] {
+		out = append(out, storage.ContainerUsage{Name: name, NanoCores: (v >> i) % 4e9, Bytes: (v >> (2 * i)) % (8 << 30)})
+	}
 	ts := time.Date(2026, 1, 2, 3, 4, 5, int(v%1e9), time.UTC)
 	return out, ts, 15*time.Second + time.Duration(v%5000)*time.Millisecond, true
 }
