@@ -90,15 +90,7 @@ func BenchmarkListPodMetrics(b *testing.B) {
 // benchGet gets url, asking for gzip or not, and returns the size of the body
 // as sent (the transport, not a client: it leaves the body compressed).
 func benchGet(b *testing.B, url, accept string, gzip bool) int64 {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	req.Header.Set("Accept", accept)
-	if gzip {
-		req.Header.Set("Accept-Encoding", "gzip")
-	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
+	resp, err := http.DefaultTransport.RoundTrip(newGet(b, url, accept, gzip))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -153,6 +153,20 @@ func TestCompactListsMatchBuiltLists(t *testing.T) {
 	}
 }
 
+// newGet returns a GET of url accepting accept, and gzip if asked to.
+func newGet(tb testing.TB, url, accept string, gzipped bool) *http.Request {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Accept", accept)
+	if gzipped {
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
+	return req
+}
+
 type fetched struct {
 	status      int
 	contentType string
@@ -162,15 +176,7 @@ type fetched struct {
 
 func fetch(t *testing.T, url, accept string, gzipped bool) fetched {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Accept", accept)
-	if gzipped {
-		req.Header.Set("Accept-Encoding", "gzip")
-	}
-	resp, err := http.DefaultTransport.RoundTrip(req) // leaves the body compressed
+	resp, err := http.DefaultTransport.RoundTrip(newGet(t, url, accept, gzipped)) // leaves the body compressed
 	if err != nil {
 		t.Fatal(err)
 	}
