@@ -60,6 +60,12 @@ type compactListEncoder struct {
 
 type compactFormat int
 
+const (
+	compactNone compactFormat = iota
+	compactJSON
+	compactProtobuf
+)
+
 // compactFormatOf tells which compact list format a serializer of
 // withMetricsEncoders writes.
 func compactFormatOf(s runtime.Encoder) compactFormat {
@@ -71,12 +77,6 @@ func compactFormatOf(s runtime.Encoder) compactFormat {
 	}
 	return compactNone
 }
-
-const (
-	compactNone compactFormat = iota
-	compactJSON
-	compactProtobuf
-)
 
 func (e compactListEncoder) Encode(obj runtime.Object, w io.Writer) error {
 	if l, ok := obj.(*api.CompactPodMetricsList); ok {
@@ -104,11 +104,10 @@ func (e compactListEncoder) encodeCompact(l *api.CompactPodMetricsList, w io.Wri
 	case compactProtobuf:
 		return encodePodMetricsListProtobuf(l, w)
 	}
-	list := l.PodMetricsList()
-	if ea, ok := e.Encoder.(runtime.EncoderWithAllocator); ok && alloc != nil {
-		return ea.EncodeWithAllocator(list, w, alloc)
+	if alloc != nil {
+		return e.EncodeWithAllocator(l.PodMetricsList(), w, alloc)
 	}
-	return e.Encoder.Encode(list, w)
+	return e.Encoder.Encode(l.PodMetricsList(), w)
 }
 
 // protobufPrefix starts every protobuf-encoded object (the protobuf

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -15,12 +16,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	auditinternal "k8s.io/apiserver/pkg/apis/audit"
 	"k8s.io/apiserver/pkg/audit/policy"
 	"k8s.io/apiserver/pkg/endpoints/request"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	auditfake "k8s.io/apiserver/plugin/pkg/audit/fake"
 	"k8s.io/metrics/pkg/apis/metrics"
+	"k8s.io/metrics/pkg/apis/metrics/v1beta1"
 
 	"github.com/metrics-apiserver/metrics-apiserver/pkg/api"
 	"github.com/metrics-apiserver/metrics-apiserver/pkg/podindex"
@@ -278,5 +281,49 @@ func TestCompactListAudited(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("compact list logged as\n%s\nbuilt list as\n%s", got, want)
+	}
+}
+
+// TestCompactListOtherEncoders: an encoder that does not write compact lists
+// (YAML, pretty JSON) builds the list and writes what it writes for the built
+// one.
+func TestCompactListOtherEncoders(t *testing.T) {
+	idx := podindex.New(nil)
+	for i := range 4 {
+		if err := idx.Add(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("web-%d", i), Labels: map[string]string{"app": "web"}},
+			Spec: corev1.PodSpec{NodeName: "n1"}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := request.WithNamespace(api.WithCompactList(context.Background()), "default")
+	compact, err := api.NewPodMetricsREST(usageGetter{}, idx).List(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := compact.(*api.CompactPodMetricsList); !ok {
+		t.Fatalf("List returned %T, want a compact list", compact)
+	}
+	built, err := api.NewPodMetricsREST(builtLists{}, idx).List(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := withMetricsEncoders(Codecs)
+	for _, info := range ns.SupportedMediaTypes() {
+		for name, s := range map[string]runtime.Serializer{info.MediaType: info.Serializer, info.MediaType + " pretty": info.PrettySerializer} {
+			if s == nil {
+				continue
+			}
+			enc := ns.EncoderForVersion(s, v1beta1.SchemeGroupVersion)
+			var got, want bytes.Buffer
+			if err := enc.Encode(compact, &got); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if err := enc.Encode(built, &want); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if want.Len() == 0 || !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Errorf("%s: compact list written as\n%q\nbuilt list as\n%q", name, got.Bytes(), want.Bytes())
+			}
+		}
 	}
 }
