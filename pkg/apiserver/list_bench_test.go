@@ -104,3 +104,33 @@ func benchGet(b *testing.B, url, accept string, gzip bool) int64 {
 	}
 	return n
 }
+
+// BenchmarkGetPodMetrics gets one PodMetrics (protobuf, as the HPA's client
+// asks) through the server's whole handler chain (authn/authz aside), called
+// in-process so that only the server's allocations are counted: each get's
+// garbage is what sets how often the collector runs under get load.
+//
+//	go test -run '^$' -bench GetPodMetrics -benchmem -count 6 ./pkg/apiserver
+func BenchmarkGetPodMetrics(b *testing.B) {
+	idx := podindex.New(nil)
+	for p := range 30 {
+		if err := idx.Add(&corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: fmt.Sprintf("node-00001-p%02d", p),
+				Labels: map[string]string{"app": "a", "pod-template-hash": "5f8b9c7d64"}},
+			Spec:   corev1.PodSpec{NodeName: "node-00001"},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning},
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	h := newTestHandlerWith(b, usageGetter{}, idx, nil)
+	req := newGet(b, "/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods/node-00001-p07", runtime.ContentTypeProtobuf, false)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+}
