@@ -92,6 +92,8 @@ type config struct {
 	warmupTimeout time.Duration
 	gets          int
 	getWorkers    int
+	getRate       float64
+	rateGets      int
 	lists         int
 	loadTimeout   time.Duration
 	pauseOthers   bool
@@ -116,6 +118,8 @@ func main() {
 	flag.DurationVar(&c.warmupTimeout, "warmup-timeout", 10*time.Minute, "wait this long for every server to serve every node")
 	flag.IntVar(&c.gets, "gets", 2000, "single PodMetrics gets per server")
 	flag.IntVar(&c.getWorkers, "get-workers", 4, "concurrent gets")
+	flag.Float64Var(&c.getRate, "get-rate", 200, "gets per second of the open-loop phase: sent on a fixed schedule whatever the latency, as independent clients do (0: skip)")
+	flag.IntVar(&c.rateGets, "rate-gets", 3000, "gets of the open-loop phase (3,000 at 200/s: one 15 s cycle, every scrape slot in it)")
 	flag.IntVar(&c.lists, "lists", 10, "list-all-pods requests per server (sequential)")
 	flag.DurationVar(&c.loadTimeout, "load-timeout", 3*time.Minute, "time bound of each load phase per server")
 	flag.BoolVar(&c.pauseOthers, "pause-others", true, "stop (SIGSTOP) the other servers while one server's API latencies are measured, so their scrapes do not take the CPU from it")
@@ -246,13 +250,18 @@ type serverResult struct {
 	NodesServedMin   int     `json:"nodesServedMin"`
 	// NoClients is the same number of cycles measured again with no API
 	// client at all (no freshness polling): what scraping alone costs.
-	NoClients       resources `json:"noClients"`
-	GetPodSeconds   summary   `json:"getPodSeconds"`
-	GetPodErrors    int       `json:"getPodErrors"`
-	ListPodsSeconds summary   `json:"listPodsSeconds"`
-	ListPodsErrors  int       `json:"listPodsErrors"`
-	ListPodsBytes   int       `json:"listPodsBytes"`
-	ListContentType string    `json:"listContentType,omitempty"`
+	NoClients     resources `json:"noClients"`
+	GetPodSeconds summary   `json:"getPodSeconds"`
+	GetPodErrors  int       `json:"getPodErrors"`
+	// GetPodRateSeconds are the open-loop gets' latencies, each from the
+	// moment it was due (see loadGetsAtRate); GetRate their rate.
+	GetPodRateSeconds summary `json:"getPodRateSeconds"`
+	GetPodRateErrors  int     `json:"getPodRateErrors"`
+	GetRate           float64 `json:"getRate,omitempty"`
+	ListPodsSeconds   summary `json:"listPodsSeconds"`
+	ListPodsErrors    int     `json:"listPodsErrors"`
+	ListPodsBytes     int     `json:"listPodsBytes"`
+	ListContentType   string  `json:"listContentType,omitempty"`
 	// ListPodsFirstSeconds is the first list's latency; ListPodsFirstFaults
 	// the minor page faults the server took while serving it,
 	// ListPodsLaterFaults the mean over the lists after it (-1: not read).
@@ -469,7 +478,7 @@ func run(ctx context.Context, c config) (*result, error) {
 			return nil, err
 		}
 		for i, t := range c.targets {
-			logf("%s: %d gets, %d lists", t.Name, c.gets, c.lists)
+			logf("%s: %d gets, %d at %.0f/s, %d lists", t.Name, c.gets, c.rateGets, c.getRate, c.lists)
 			stop := make(chan struct{})
 			var loadRSS []float64
 			var wg sync.WaitGroup
@@ -495,6 +504,10 @@ func run(ctx context.Context, c config) (*result, error) {
 			func() {
 				defer resume()
 				s.GetPodSeconds, s.GetPodErrors = loadGets(ctx, cl, t, c, names)
+				if c.getRate > 0 && c.rateGets > 0 {
+					s.GetRate = c.getRate
+					s.GetPodRateSeconds, s.GetPodRateErrors = loadGetsAtRate(ctx, cl, t, c, names)
+				}
 				l := loadLists(ctx, cl, t, c)
 				s.ListPodsSeconds, s.ListPodsErrors, s.ListPodsBytes, s.ListContentType = l.seconds, l.errors, l.bytes, l.contentType
 				s.ListPodsFirstSeconds, s.ListPodsFirstFaults, s.ListPodsLaterFaults = l.first, l.firstFaults, l.laterFaults
@@ -634,6 +647,63 @@ func loadGets(ctx context.Context, cl *http.Client, t target, c config, nodes no
 				mu.Unlock()
 			}
 		}(uint64(w + 1))
+	}
+	wg.Wait()
+	return summarize(lat), errs
+}
+
+// loadGetsAtRate gets c.rateGets random PodMetrics at c.getRate per second
+// on a fixed schedule, within c.loadTimeout: an open loop, as many
+// independent clients (HPA, VPA, kubectl) load a server. loadGets keeps four
+// gets in flight whatever their latency, so it measures the server at the
+// machine's saturation (with the harness's own CPU in it); here a slow get
+// does not delay the next one, and each latency counts from the moment the
+// get was due, so a server that falls behind its schedule is charged for it.
+// At most maxInFlight gets are outstanding; beyond that the schedule slips,
+// and the slip is in the latencies.
+func loadGetsAtRate(ctx context.Context, cl *http.Client, t target, c config, nodes nodeMetricsList) (summary, int) {
+	const maxInFlight = 256
+	ctx, cancel := context.WithTimeout(ctx, c.loadTimeout)
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		lat  []float64
+		errs int
+		wg   sync.WaitGroup
+	)
+	slots := make(chan struct{}, maxInFlight)
+	r := rand.New(rand.NewPCG(uint64(c.rateGets), 2))
+	interval := time.Duration(float64(time.Second) / c.getRate)
+	start := time.Now()
+	for i := 0; i < c.rateGets && ctx.Err() == nil; i++ {
+		due := start.Add(time.Duration(i) * interval)
+		if d := time.Until(due); d > 0 {
+			sleepCtx(ctx, d)
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			continue
+		}
+		node := nodes.Items[r.IntN(len(nodes.Items))].Metadata.Name
+		url := fmt.Sprintf("%s/apis/metrics.k8s.io/v1beta1/namespaces/%s/pods/%s-p%d", t.URL, c.namespace, node, r.IntN(c.pods))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			_, _, err := get(ctx, cl, url, acceptProtobuf)
+			d := time.Since(due).Seconds()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs++
+				if errs <= 3 {
+					logf("%s: %v", t.Name, err)
+				}
+				return
+			}
+			lat = append(lat, d)
+		}()
 	}
 	wg.Wait()
 	return summarize(lat), errs
