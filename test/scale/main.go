@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -605,51 +606,65 @@ func sampleRSS(into [][]float64, targets []target, others []other) {
 	}
 }
 
+// podGets records the latencies and errors of gets of random PodMetrics.
+type podGets struct {
+	t     target
+	c     config
+	nodes nodeMetricsList
+
+	mu   sync.Mutex
+	lat  []float64
+	errs int
+}
+
+// url is a random pod's PodMetrics.
+func (g *podGets) url(r *rand.Rand) string {
+	node := g.nodes.Items[r.IntN(len(g.nodes.Items))].Metadata.Name
+	return fmt.Sprintf("%s/apis/metrics.k8s.io/v1beta1/namespaces/%s/pods/%s-p%d", g.t.URL, g.c.namespace, node, r.IntN(g.c.pods))
+}
+
+// get gets url and records its latency from since (the first errors are logged).
+func (g *podGets) get(ctx context.Context, cl *http.Client, url string, since time.Time) {
+	_, _, err := get(ctx, cl, url, acceptProtobuf)
+	d := time.Since(since).Seconds()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err != nil {
+		g.errs++
+		if g.errs <= 3 {
+			logf("%s: %v", g.t.Name, err)
+		}
+		return
+	}
+	g.lat = append(g.lat, d)
+}
+
+func (g *podGets) result() (summary, int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return summarize(g.lat), g.errs
+}
+
 // loadGets gets c.gets random PodMetrics, c.getWorkers at a time, within
 // c.loadTimeout.
 func loadGets(ctx context.Context, cl *http.Client, t target, c config, nodes nodeMetricsList) (summary, int) {
 	ctx, cancel := context.WithTimeout(ctx, c.loadTimeout)
 	defer cancel()
-	var (
-		mu     sync.Mutex
-		lat    []float64
-		errs   int
-		issued int
-		wg     sync.WaitGroup
-	)
+	g := &podGets{t: t, c: c, nodes: nodes}
+	var issued atomic.Int64
+	var wg sync.WaitGroup
 	for w := 0; w < c.getWorkers; w++ {
 		wg.Add(1)
 		go func(seed uint64) {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(seed, 1))
-			for ctx.Err() == nil {
-				mu.Lock()
-				if issued >= c.gets {
-					mu.Unlock()
-					return
-				}
-				issued++
-				mu.Unlock()
-				node := nodes.Items[r.IntN(len(nodes.Items))].Metadata.Name
-				url := fmt.Sprintf("%s/apis/metrics.k8s.io/v1beta1/namespaces/%s/pods/%s-p%d", t.URL, c.namespace, node, r.IntN(c.pods))
-				start := time.Now()
-				_, _, err := get(ctx, cl, url, acceptProtobuf)
-				d := time.Since(start).Seconds()
-				mu.Lock()
-				if err != nil {
-					errs++
-					if errs <= 3 {
-						logf("%s: %v", t.Name, err)
-					}
-				} else {
-					lat = append(lat, d)
-				}
-				mu.Unlock()
+			for ctx.Err() == nil && issued.Add(1) <= int64(c.gets) {
+				g.get(ctx, cl, g.url(r), time.Now())
 			}
 		}(uint64(w + 1))
 	}
 	wg.Wait()
-	return summarize(lat), errs
+	return g.result()
 }
 
 // loadGetsAtRate gets c.rateGets random PodMetrics at c.getRate per second
@@ -665,12 +680,8 @@ func loadGetsAtRate(ctx context.Context, cl *http.Client, t target, c config, no
 	const maxInFlight = 256
 	ctx, cancel := context.WithTimeout(ctx, c.loadTimeout)
 	defer cancel()
-	var (
-		mu   sync.Mutex
-		lat  []float64
-		errs int
-		wg   sync.WaitGroup
-	)
+	g := &podGets{t: t, c: c, nodes: nodes}
+	var wg sync.WaitGroup
 	slots := make(chan struct{}, maxInFlight)
 	r := rand.New(rand.NewPCG(uint64(c.rateGets), 2))
 	interval := time.Duration(float64(time.Second) / c.getRate)
@@ -685,28 +696,16 @@ func loadGetsAtRate(ctx context.Context, cl *http.Client, t target, c config, no
 		case <-ctx.Done():
 			continue
 		}
-		node := nodes.Items[r.IntN(len(nodes.Items))].Metadata.Name
-		url := fmt.Sprintf("%s/apis/metrics.k8s.io/v1beta1/namespaces/%s/pods/%s-p%d", t.URL, c.namespace, node, r.IntN(c.pods))
+		url := g.url(r)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			_, _, err := get(ctx, cl, url, acceptProtobuf)
-			d := time.Since(due).Seconds()
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs++
-				if errs <= 3 {
-					logf("%s: %v", t.Name, err)
-				}
-				return
-			}
-			lat = append(lat, d)
+			g.get(ctx, cl, url, due)
 		}()
 	}
 	wg.Wait()
-	return summarize(lat), errs
+	return g.result()
 }
 
 // loadLists lists every pod's metrics c.lists times, sequentially, within
