@@ -221,7 +221,7 @@ func (o *Options) apiserverConfig() (*genericapiserver.Config, error) {
 		return nil, err
 	}
 	apiserver.SetOpenAPI(c, strings.TrimPrefix(version.Get().GitVersion, "v"))
-	c.EffectiveVersion = utilcompatibility.DefaultBuildEffectiveVersion()
+	c.EffectiveVersion = buildVersion{utilcompatibility.DefaultBuildEffectiveVersion()}
 	return c, nil
 }
 
