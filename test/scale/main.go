@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -259,10 +260,15 @@ type serverResult struct {
 	GetPodRateSeconds summary `json:"getPodRateSeconds"`
 	GetPodRateErrors  int     `json:"getPodRateErrors"`
 	GetRate           float64 `json:"getRate,omitempty"`
-	ListPodsSeconds   summary `json:"listPodsSeconds"`
-	ListPodsErrors    int     `json:"listPodsErrors"`
-	ListPodsBytes     int     `json:"listPodsBytes"`
-	ListContentType   string  `json:"listContentType,omitempty"`
+	// GetPodServedWithin5ms and GetPodRateServedWithin5ms are the fractions
+	// of the closed- and open-loop gets that the server's own histogram
+	// (see requestHistogram) put at 5 ms or less; -1: not read.
+	GetPodServedWithin5ms     float64 `json:"getPodServedWithin5ms"`
+	GetPodRateServedWithin5ms float64 `json:"getPodRateServedWithin5ms"`
+	ListPodsSeconds           summary `json:"listPodsSeconds"`
+	ListPodsErrors            int     `json:"listPodsErrors"`
+	ListPodsBytes             int     `json:"listPodsBytes"`
+	ListContentType           string  `json:"listContentType,omitempty"`
 	// ListPodsFirstSeconds is the first list's latency; ListPodsFirstFaults
 	// the minor page faults the server took while serving it,
 	// ListPodsLaterFaults the mean over the lists after it (-1: not read).
@@ -504,10 +510,15 @@ func run(ctx context.Context, c config) (*result, error) {
 			}
 			func() {
 				defer resume()
-				s.GetPodSeconds, s.GetPodErrors = loadGets(ctx, cl, t, c, names)
+				s.GetPodServedWithin5ms = servedWithin(ctx, cl, t, 0.005, func() {
+					s.GetPodSeconds, s.GetPodErrors = loadGets(ctx, cl, t, c, names)
+				})
+				s.GetPodRateServedWithin5ms = -1
 				if c.getRate > 0 && c.rateGets > 0 {
 					s.GetRate = c.getRate
-					s.GetPodRateSeconds, s.GetPodRateErrors = loadGetsAtRate(ctx, cl, t, c, names)
+					s.GetPodRateServedWithin5ms = servedWithin(ctx, cl, t, 0.005, func() {
+						s.GetPodRateSeconds, s.GetPodRateErrors = loadGetsAtRate(ctx, cl, t, c, names)
+					})
 				}
 				l := loadLists(ctx, cl, t, c)
 				s.ListPodsSeconds, s.ListPodsErrors, s.ListPodsBytes, s.ListContentType = l.seconds, l.errors, l.bytes, l.contentType
@@ -546,6 +557,44 @@ func scrapeHistogram(ctx context.Context, cl *http.Client, t target) (histogram,
 		return h, fmt.Errorf("%s /metrics: %w", t.Name, err)
 	}
 	return h, nil
+}
+
+// requestHistogram reads the server's own latency histogram of single
+// PodMetrics gets: k8s.io/apiserver's apiserver_request_duration_seconds,
+// which both servers expose. Its clock starts when the request's handler
+// goroutine enters the filter chain, so what a get waits before that (for
+// the connection's goroutines and a processor) is only in the client's
+// latency.
+func requestHistogram(ctx context.Context, cl *http.Client, t target) (histogram, error) {
+	body, _, err := get(ctx, cl, t.URL+"/metrics", "text/plain")
+	if err != nil {
+		return histogram{}, fmt.Errorf("%s /metrics: %w", t.Name, err)
+	}
+	return parseHistogram(body, "apiserver_request_duration_seconds",
+		`verb="GET"`, `group="metrics.k8s.io"`, `resource="pods"`)
+}
+
+// servedWithin runs phase and returns the fraction of the single PodMetrics
+// gets the server served in it that its own histogram puts at le seconds or
+// less (a bound of the histogram), or -1 when the histogram cannot be read.
+func servedWithin(ctx context.Context, cl *http.Client, t target, le float64, phase func()) float64 {
+	h0, err := requestHistogram(ctx, cl, t)
+	phase()
+	if err != nil {
+		logf("%s: server-side get latency not read: %v", t.Name, err)
+		return -1
+	}
+	h1, err := requestHistogram(ctx, cl, t)
+	if err != nil {
+		logf("%s: server-side get latency not read: %v", t.Name, err)
+		return -1
+	}
+	w := h1.sub(h0).within(le)
+	if math.IsNaN(w) {
+		logf("%s: server-side get latency: no gets, or no %g s bound", t.Name, le)
+		return -1
+	}
+	return w
 }
 
 // cpuAll reads the CPU seconds of the targets, then of the others.

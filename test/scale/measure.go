@@ -124,8 +124,9 @@ type histogram struct {
 }
 
 // parseHistogram sums every series of the histogram family name in a
-// Prometheus text exposition.
-func parseHistogram(text []byte, name string) (histogram, error) {
+// Prometheus text exposition whose labels include every one of match
+// (each written as in the exposition: `verb="GET"`).
+func parseHistogram(text []byte, name string, match ...string) (histogram, error) {
 	byLE := map[float64]float64{}
 	var h histogram
 	found := false
@@ -133,6 +134,9 @@ func parseHistogram(text []byte, name string) (histogram, error) {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
+		if !hasLabels(line, name, match) {
+			continue
+		}
 		switch {
 		case strings.HasPrefix(line, name+"_bucket{"):
 			le, v, err := bucketLine(line)
@@ -160,6 +164,29 @@ func parseHistogram(text []byte, name string) (histogram, error) {
 		h.counts = append(h.counts, byLE[le])
 	}
 	return h, sc.Err()
+}
+
+// hasLabels tells whether a sample line of family name carries every label
+// of match. Label values are compared as the exposition writes them.
+func hasLabels(line, name string, match []string) bool {
+	if len(match) == 0 {
+		return true
+	}
+	rest, ok := strings.CutPrefix(line, name)
+	if !ok {
+		return false
+	}
+	open, end := strings.IndexByte(rest, '{'), strings.LastIndexByte(rest, '}')
+	if open < 0 || end < open {
+		return false
+	}
+	labels := "," + rest[open+1:end] + ","
+	for _, m := range match {
+		if !strings.Contains(labels, ","+m+",") {
+			return false
+		}
+	}
+	return true
 }
 
 func bucketLine(line string) (le, v float64, err error) {
@@ -213,6 +240,18 @@ func (h histogram) count() float64 {
 		return 0
 	}
 	return h.counts[len(h.counts)-1]
+}
+
+// within returns the fraction of observations at most le, a bound of the
+// histogram (NaN when it has no observations or no such bound).
+func (h histogram) within(le float64) float64 {
+	n := h.count()
+	for i, b := range h.bounds {
+		if b == le && n > 0 {
+			return h.counts[i] / n
+		}
+	}
+	return math.NaN()
 }
 
 // quantile interpolates linearly inside the bucket holding q, as PromQL's

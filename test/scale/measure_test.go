@@ -95,6 +95,39 @@ func TestHistogram(t *testing.T) {
 	}
 }
 
+func TestHistogramLabels(t *testing.T) {
+	tests := []struct {
+		match      []string
+		count, sum float64
+		within10ms float64 // fraction at most le="0.01"
+		wantErr    bool    // no series matches
+	}{
+		{match: []string{`node="b"`}, count: 6, sum: 0.5, within10ms: 1.0 / 6},
+		{match: []string{`node="a"`}, count: 4, sum: 1.5, within10ms: 1.0 / 4},
+		{match: []string{`node="a"`, `node="b"`}, wantErr: true},
+		{match: []string{`node="c"`}, wantErr: true},
+		{match: []string{`node="`}, wantErr: true}, // whole labels only
+	}
+	for _, tt := range tests {
+		h, err := parseHistogram([]byte(exposition), "h_seconds", tt.match...)
+		if tt.wantErr {
+			if err == nil {
+				t.Errorf("match %q: got count %v, want an error", tt.match, h.count())
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("match %q: %v", tt.match, err)
+		}
+		if h.count() != tt.count || h.sum != tt.sum || math.Abs(h.within(0.01)-tt.within10ms) > 1e-9 {
+			t.Errorf("match %q: count %v sum %v within(0.01) %v; want %v %v %v", tt.match, h.count(), h.sum, h.within(0.01), tt.count, tt.sum, tt.within10ms)
+		}
+		if !math.IsNaN(h.within(0.05)) {
+			t.Errorf("match %q: within a bound the histogram lacks = %v, want NaN", tt.match, h.within(0.05))
+		}
+	}
+}
+
 func TestSummarize(t *testing.T) {
 	s := summarize([]float64{5, 1, 4, 2, 3})
 	want := summary{Count: 5, Mean: 3, P50: 3, P90: 5, P99: 5, Max: 5}
