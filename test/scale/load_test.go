@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -72,4 +73,44 @@ func oneNode(name string) nodeMetricsList {
 	}, 1)
 	nodes.Items[0].Metadata.Name = name
 	return nodes
+}
+
+func TestLoadGetsRunsForAtLeast(t *testing.T) {
+	var served atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { served.Add(1) }))
+	defer srv.Close()
+	c := config{namespace: "fleet", pods: 2, gets: 5, getsFor: 300 * time.Millisecond, getWorkers: 2, loadTimeout: time.Minute}
+	start := time.Now()
+	s, errs := loadGets(context.Background(), srv.Client(), target{Name: "test", URL: srv.URL}, c, oneNode("node-a"))
+	if took := time.Since(start); took < c.getsFor || s.Count <= c.gets || errs != 0 {
+		t.Errorf("took %v with %d gets and %d errors; want at least %v and more than %d gets", took, s.Count, errs, c.getsFor, c.gets)
+	}
+}
+
+// TestServedWithin reads the server's histogram before and after a phase;
+// before the phase the labelled series does not exist yet.
+func TestServedWithin(t *testing.T) {
+	var calls atomic.Int32
+	const labels = `component="apiserver",group="metrics.k8s.io",resource="pods",scope="resource",verb="GET",version="v1beta1"`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintln(w, `apiserver_request_duration_seconds_bucket{verb="LIST",group="metrics.k8s.io",resource="pods",le="0.005"} 7`)
+		if calls.Add(1) > 1 {
+			fmt.Fprintf(w, "apiserver_request_duration_seconds_bucket{%s,le=\"0.005\"} 3\n", labels)
+			fmt.Fprintf(w, "apiserver_request_duration_seconds_bucket{%s,le=\"0.025\"} 4\n", labels)
+			fmt.Fprintf(w, "apiserver_request_duration_seconds_bucket{%s,le=\"+Inf\"} 4\n", labels)
+		}
+	}))
+	defer srv.Close()
+	ran := false
+	got := servedWithin(context.Background(), srv.Client(), target{Name: "test", URL: srv.URL}, 0.005, func() { ran = true })
+	if !ran || got != 0.75 {
+		t.Errorf("servedWithin = %v (phase ran: %v), want 0.75", got, ran)
+	}
+	if got := servedWithin(context.Background(), srv.Client(), target{Name: "test", URL: srv.URL}, 0.005, func() {}); got != -1 {
+		t.Errorf("servedWithin with no gets in the phase = %v, want -1", got)
+	}
 }

@@ -93,6 +93,7 @@ type config struct {
 	cycles        int
 	warmupTimeout time.Duration
 	gets          int
+	getsFor       time.Duration
 	getWorkers    int
 	getRate       float64
 	rateGets      int
@@ -118,7 +119,8 @@ func main() {
 	flag.DurationVar(&c.resolution, "resolution", 15*time.Second, "the servers' --metric-resolution")
 	flag.IntVar(&c.cycles, "cycles", 5, "cycles measured after warm-up")
 	flag.DurationVar(&c.warmupTimeout, "warmup-timeout", 10*time.Minute, "wait this long for every server to serve every node")
-	flag.IntVar(&c.gets, "gets", 2000, "single PodMetrics gets per server")
+	flag.IntVar(&c.gets, "gets", 2000, "single PodMetrics gets per server (closed loop), at least")
+	flag.DurationVar(&c.getsFor, "gets-for", -1, "the closed loop goes on after --gets until it has run this long (default: one --resolution, so that every scrape burst of either server falls in it; 0: --gets only)")
 	flag.IntVar(&c.getWorkers, "get-workers", 4, "concurrent gets")
 	flag.Float64Var(&c.getRate, "get-rate", 200, "gets per second of the open-loop phase: sent on a fixed schedule whatever the latency, as independent clients do (0: skip)")
 	flag.IntVar(&c.rateGets, "rate-gets", 3000, "gets of the open-loop phase (3,000 at 200/s: one 15 s cycle, every scrape slot in it)")
@@ -128,6 +130,9 @@ func main() {
 	flag.StringVar(&c.out, "out", "", "output path without extension: writes OUT.json and OUT.md")
 	flag.StringVar(&c.notes, "notes", "", "free text added to the report (what was registered, flags)")
 	flag.Parse()
+	if c.getsFor < 0 {
+		c.getsFor = c.resolution
+	}
 	if len(c.targets) == 0 || c.nodes <= 0 || c.out == "" {
 		fmt.Fprintln(os.Stderr, "--server, --nodes and --out are required")
 		os.Exit(2)
@@ -579,6 +584,9 @@ func requestHistogram(ctx context.Context, cl *http.Client, t target) (histogram
 // less (a bound of the histogram), or -1 when the histogram cannot be read.
 func servedWithin(ctx context.Context, cl *http.Client, t target, le float64, phase func()) float64 {
 	h0, err := requestHistogram(ctx, cl, t)
+	if errors.Is(err, errNoSeries) {
+		h0, err = histogram{}, nil // no get served yet: the series appears with the first
+	}
 	phase()
 	if err != nil {
 		logf("%s: server-side get latency not read: %v", t.Name, err)
@@ -694,12 +702,17 @@ func (g *podGets) result() (summary, int) {
 	return summarize(g.lat), g.errs
 }
 
-// loadGets gets c.gets random PodMetrics, c.getWorkers at a time, within
-// c.loadTimeout.
+// loadGets gets random PodMetrics, c.getWorkers at a time: at least c.gets
+// and for at least c.getsFor, within c.loadTimeout. 2,000 gets take two or
+// three seconds, and metrics-server scrapes every node in one burst a
+// cycle: such a window holds its burst or not by chance, where it always
+// holds one of our one-second slots; a window of a whole cycle holds the
+// bursts of both.
 func loadGets(ctx context.Context, cl *http.Client, t target, c config, nodes nodeMetricsList) (summary, int) {
 	ctx, cancel := context.WithTimeout(ctx, c.loadTimeout)
 	defer cancel()
 	g := &podGets{t: t, c: c, nodes: nodes}
+	until := time.Now().Add(c.getsFor)
 	var issued atomic.Int64
 	var wg sync.WaitGroup
 	for w := 0; w < c.getWorkers; w++ {
@@ -707,7 +720,7 @@ func loadGets(ctx context.Context, cl *http.Client, t target, c config, nodes no
 		go func(seed uint64) {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(seed, 1))
-			for ctx.Err() == nil && issued.Add(1) <= int64(c.gets) {
+			for ctx.Err() == nil && (issued.Add(1) <= int64(c.gets) || time.Now().Before(until)) {
 				g.get(ctx, cl, g.url(r), time.Now())
 			}
 		}(uint64(w + 1))

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -116,6 +117,10 @@ func pageFaultMicroseconds(size int) (float64, error) {
 	return float64(time.Since(start).Nanoseconds()) / 1e3 / float64(size/page), nil
 }
 
+// errNoSeries: the exposition has no series of the histogram (a labelled
+// one appears with its first observation).
+var errNoSeries = errors.New("no series")
+
 // histogram is a cumulative Prometheus histogram summed over its label sets.
 type histogram struct {
 	bounds []float64 // sorted upper bounds, +Inf last
@@ -154,7 +159,7 @@ func parseHistogram(text []byte, name string, match ...string) (histogram, error
 		}
 	}
 	if !found {
-		return h, fmt.Errorf("no %s_bucket series", name)
+		return h, fmt.Errorf("%w %s_bucket", errNoSeries, name)
 	}
 	for le := range byLE {
 		h.bounds = append(h.bounds, le)
