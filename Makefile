@@ -7,7 +7,7 @@ BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 PKG := github.com/metrics-apiserver/metrics-apiserver
 LDFLAGS := -s -w -X $(PKG)/pkg/version.gitVersion=$(VERSION) -X $(PKG)/pkg/version.gitCommit=$(COMMIT) -X $(PKG)/pkg/version.buildDate=$(BUILD_DATE)
 OUT := _output/bin
-UNIT_PKGS := ./pkg/... ./cmd/... ./test/kubeletsim/... ./test/otlpreceiver/...
+UNIT_PKGS := ./pkg/... ./cmd/... ./test/kubeletsim/... ./test/otlpreceiver/... ./test/scale
 
 .PHONY: help
 help: ## Show this help.

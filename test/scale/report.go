@@ -102,17 +102,26 @@ func markdown(r *result) string {
 		row("get PodMetrics p50", func(s serverResult) float64 { return s.GetPodSeconds.P50 }, ms)
 		row("get PodMetrics p99", func(s serverResult) float64 { return s.GetPodSeconds.P99 }, ms)
 		row("get errors", func(s serverResult) float64 { return float64(s.GetPodErrors) }, func(v float64) string { return fmt.Sprintf("%.0f", v) })
+		// a share the harness could not read (-1) is n/a, in its ratio too
+		share := func(v func(s serverResult) float64) func(s serverResult) float64 {
+			return func(s serverResult) float64 {
+				if v(s) < 0 {
+					return math.NaN()
+				}
+				return v(s)
+			}
+		}
 		percent := func(v float64) string {
-			if v < 0 {
+			if math.IsNaN(v) {
 				return "n/a"
 			}
 			return fmt.Sprintf("%.2f %%", 100*v)
 		}
-		row("gets the server timed at ≤ 5 ms", func(s serverResult) float64 { return s.GetPodServedWithin5ms }, percent)
+		row("gets the server timed at ≤ 5 ms", share(func(s serverResult) float64 { return s.GetPodServedWithin5ms }), percent)
 		if rate := r.Servers[0].GetRate; rate > 0 {
 			row(fmt.Sprintf("get PodMetrics p50 at %.0f/s (open loop)", rate), func(s serverResult) float64 { return s.GetPodRateSeconds.P50 }, ms)
 			row(fmt.Sprintf("get PodMetrics p99 at %.0f/s (open loop)", rate), func(s serverResult) float64 { return s.GetPodRateSeconds.P99 }, ms)
-			row("gets the server timed at ≤ 5 ms (open loop)", func(s serverResult) float64 { return s.GetPodRateServedWithin5ms }, percent)
+			row("gets the server timed at ≤ 5 ms (open loop)", share(func(s serverResult) float64 { return s.GetPodRateServedWithin5ms }), percent)
 			row("get errors (open loop)", func(s serverResult) float64 { return float64(s.GetPodRateErrors) }, func(v float64) string { return fmt.Sprintf("%.0f", v) })
 		}
 		row("list all pods p50", func(s serverResult) float64 { return s.ListPodsSeconds.P50 }, ms)
