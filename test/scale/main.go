@@ -396,7 +396,7 @@ func run(ctx context.Context, c config) (*result, error) {
 	logf("measuring %d cycles (%s)", c.cycles, window)
 	hist0 := make([]histogram, len(c.targets))
 	for i, t := range c.targets {
-		if hist0[i], err = scrapeHistogram(ctx, cl, t); err != nil {
+		if hist0[i], err = serverHistogram(ctx, cl, t, t.Histogram); err != nil {
 			return nil, err
 		}
 	}
@@ -438,7 +438,7 @@ func run(ctx context.Context, c config) (*result, error) {
 	for i, t := range c.targets {
 		s := &res.Servers[i]
 		// A server too busy to expose its metrics loses only this row.
-		if h1, err := scrapeHistogram(ctx, cl, t); err != nil {
+		if h1, err := serverHistogram(ctx, cl, t, t.Histogram); err != nil {
 			logf("%v: no scrape durations", err)
 		} else if d := h1.sub(hist0[i]); d.count() > 0 {
 			s.ScrapeSeconds.Count = d.count()
@@ -552,12 +552,14 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-func scrapeHistogram(ctx context.Context, cl *http.Client, t target) (histogram, error) {
+// serverHistogram reads the histogram family name, the series whose labels
+// include every one of match, from the server's /metrics.
+func serverHistogram(ctx context.Context, cl *http.Client, t target, name string, match ...string) (histogram, error) {
 	body, _, err := get(ctx, cl, t.URL+"/metrics", "text/plain")
 	if err != nil {
 		return histogram{}, fmt.Errorf("%s /metrics: %w", t.Name, err)
 	}
-	h, err := parseHistogram(body, t.Histogram)
+	h, err := parseHistogram(body, name, match...)
 	if err != nil {
 		return h, fmt.Errorf("%s /metrics: %w", t.Name, err)
 	}
@@ -571,11 +573,7 @@ func scrapeHistogram(ctx context.Context, cl *http.Client, t target) (histogram,
 // the connection's goroutines and a processor) is only in the client's
 // latency.
 func requestHistogram(ctx context.Context, cl *http.Client, t target) (histogram, error) {
-	body, _, err := get(ctx, cl, t.URL+"/metrics", "text/plain")
-	if err != nil {
-		return histogram{}, fmt.Errorf("%s /metrics: %w", t.Name, err)
-	}
-	return parseHistogram(body, "apiserver_request_duration_seconds",
+	return serverHistogram(ctx, cl, t, "apiserver_request_duration_seconds",
 		`verb="GET"`, `group="metrics.k8s.io"`, `resource="pods"`)
 }
 
