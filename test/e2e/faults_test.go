@@ -856,7 +856,7 @@ func TestControlPlaneRestarts(t *testing.T) {
 		})
 		outage := time.Since(start)
 		// informers recover: a node and a pod created now are served
-		ns := newNamespace(t, "e2e-after-restart")
+		ns := newNamespaceWithin(t, "e2e-after-restart", 2*time.Minute)
 		createPod(t, simPod(ns, "after", nil, map[string]string{annCPU: "70m", annMemory: "16Mi"}, "app"))
 		startSim(t, "e2e-after", 1, env.net+".43.1")
 		var recovered time.Duration

@@ -111,6 +111,15 @@ func eventually(t *testing.T, timeout time.Duration, what string, check func() e
 // its default ServiceAccount (pods are refused without it).
 func newNamespace(t *testing.T, name string) string {
 	t.Helper()
+	return newNamespaceWithin(t, name, 30*time.Second)
+}
+
+// newNamespaceWithin is newNamespace with a longer wait for the default
+// ServiceAccount, for a namespace created right after kube-apiserver came
+// back: kube-controller-manager's reflectors then back off for [30, 60) s
+// (client-go's defaults) before they see it.
+func newNamespaceWithin(t *testing.T, name string, wait time.Duration) string {
+	t.Helper()
 	ctx := context.Background()
 	_, err := env.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 	if err != nil {
@@ -119,7 +128,7 @@ func newNamespace(t *testing.T, name string) string {
 	t.Cleanup(func() {
 		_ = env.kube.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
-	eventually(t, 30*time.Second, "default ServiceAccount in "+name, func() error {
+	eventually(t, wait, "default ServiceAccount in "+name, func() error {
 		_, err := env.kube.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
 		return err
 	})
