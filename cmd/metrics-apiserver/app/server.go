@@ -34,6 +34,9 @@ server for kubectl top, the HorizontalPodAutoscaler and the VerticalPodAutoscale
 			if errs := o.Validate(); len(errs) > 0 {
 				return utilerrors.NewAggregate(errs)
 			}
+			if err := o.ApplyLogging(); err != nil {
+				return err
+			}
 			tuneGC(os.Getenv)
 			config, err := o.ServerConfig()
 			if err != nil {

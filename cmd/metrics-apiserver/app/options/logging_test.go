@@ -36,6 +36,10 @@ func loggingChild(format string) int {
 		klog.ErrorS(err, "Invalid logging options")
 		return 2
 	}
+	if err := o.ApplyLogging(); err != nil {
+		klog.ErrorS(err, "Applying logging options")
+		return 2
+	}
 	klog.InfoS("Scraping node recovered", "node", klog.KRef("", "node-1"), "address", "10.0.0.1:10250")
 	klog.Flush()
 	return 0

@@ -132,10 +132,16 @@ func (o *Options) Validate() []error {
 	errs = append(errs, o.Audit.Validate()...)
 	errs = append(errs, o.Tracing.Validate()...)
 	errs = append(errs, o.Features.Validate()...)
-	if err := logsapi.ValidateAndApply(o.Logging, nil); err != nil {
+	if err := logsapi.Validate(o.Logging, nil, nil).ToAggregate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errs
+}
+
+// ApplyLogging sets up klog from the logging options. It changes process-wide
+// state, once, as early as possible: after Validate, before anything logs.
+func (o *Options) ApplyLogging() error {
+	return logsapi.ValidateAndApply(o.Logging, nil)
 }
 
 // ServerConfig turns validated options into the server's config.

@@ -25,6 +25,7 @@ func TestValidate(t *testing.T) {
 		{"bad port", func(o *Options) { o.Kubelet.Port = 70000 }, "--kubelet-port"},
 		{"bad node selector", func(o *Options) { o.Kubelet.NodeSelector = "a in (" }, "--node-selector"},
 		{"body cap", func(o *Options) { o.Kubelet.MaxBodyBytes = 0 }, "--kubelet-max-response-bytes"},
+		{"unknown log format", func(o *Options) { o.Logging.Format = "xml" }, "Unsupported log format"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
