@@ -116,8 +116,8 @@ func newNamespace(t *testing.T, name string) string {
 
 // newNamespaceWithin is newNamespace with a longer wait for the default
 // ServiceAccount, for a namespace created right after kube-apiserver came
-// back: kube-controller-manager's reflectors then back off for [30, 60) s
-// (client-go's defaults) before they see it.
+// back: kube-controller-manager's reflectors may then wait up to a minute
+// before they see it (client-go's backoff caps at [30, 60) s).
 func newNamespaceWithin(t *testing.T, name string, wait time.Duration) string {
 	t.Helper()
 	ctx := context.Background()
