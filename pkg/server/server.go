@@ -33,6 +33,10 @@ type Config struct {
 	Kube kubernetes.Interface
 	// Kubelet scrapes kubelets.
 	Kubelet *kubelet.Client
+	// ClusterCAKeys are the keys of kube-system/extension-apiserver-authentication
+	// (ClientCAKey, RequestHeaderCAKey) whose CAs the authenticator loads from
+	// the cluster: readiness waits until they are loaded (see clientCACheck).
+	ClusterCAKeys []string
 	// NodeSelector restricts the scraped and served nodes (label selector syntax).
 	NodeSelector string
 	Scraper      scraper.Options
@@ -46,6 +50,7 @@ type Server struct {
 	pods           *podindex.Index
 	startInformers func(ctx context.Context)
 	store          *storage.Store
+	clientCA       *clientCACheck // nil when no client CA comes from the cluster
 	scraper        *scraper.Scraper
 	resolution     time.Duration
 	timeout        time.Duration
@@ -105,6 +110,12 @@ func New(c Config) (*Server, error) {
 	if err := generic.AddReadyzChecks(healthz.NamedCheck("metrics-data", s.checkData)); err != nil {
 		return nil, err
 	}
+	if serving := c.APIServer.SecureServing; len(c.ClusterCAKeys) > 0 && serving != nil && serving.ClientCA != nil {
+		s.clientCA = newClientCACheck(serving.ClientCA, c.Kube, c.ClusterCAKeys)
+		if err := generic.AddReadyzChecks(s.clientCA); err != nil {
+			return nil, err
+		}
+	}
 	if err := generic.AddLivezChecks(0, healthz.NamedCheck("scrape-loops", s.checkProgress)); err != nil {
 		return nil, err
 	}
@@ -116,6 +127,9 @@ func (s *Server) Run(ctx context.Context) error {
 	s.startInformers(ctx)
 	go releaseAfterSync(ctx, s.nodes.HasSynced, s.pods.HasSynced)
 	go s.scraper.Run(ctx)
+	if s.clientCA != nil {
+		go s.clientCA.read(ctx, time.Second)
+	}
 	klog.InfoS("Starting metrics-apiserver", "resolution", s.resolution)
 	return s.api.GenericAPIServer.PrepareRun().RunWithContext(ctx)
 }

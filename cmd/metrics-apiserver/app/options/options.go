@@ -171,10 +171,11 @@ func (o *Options) ServerConfig() (*server.Config, error) {
 		staleness = 2 * o.MetricResolution
 	}
 	return &server.Config{
-		APIServer:    generic,
-		Kube:         kube,
-		Kubelet:      kubeletClient,
-		NodeSelector: o.Kubelet.NodeSelector,
+		APIServer:     generic,
+		Kube:          kube,
+		Kubelet:       kubeletClient,
+		NodeSelector:  o.Kubelet.NodeSelector,
+		ClusterCAKeys: o.clusterCAKeys(generic.Authentication.RequestHeaderConfig != nil),
 		Scraper: scraper.Options{
 			Resolution:     o.MetricResolution,
 			Timeout:        o.Kubelet.RequestTimeout,
@@ -198,6 +199,27 @@ func (o *Options) storePoints() int {
 	}
 	spans := (o.CPUWindow + o.MetricResolution - 1) / o.MetricResolution
 	return min(max(2, 1+int(spans)), storage.MaxRingSize)
+}
+
+// clusterCAKeys are the keys of kube-system/extension-apiserver-authentication
+// whose CAs DelegatingAuthenticationOptions.ApplyTo loads from the cluster:
+// the client CA without --client-ca-file, the front proxy's without
+// --requestheader-client-ca-file (if its lookup succeeded: requestHeader),
+// unless the lookup is skipped (it always has a client: the remote
+// kubeconfig is not optional here).
+func (o *Options) clusterCAKeys(requestHeader bool) []string {
+	a := o.Authentication
+	if a.SkipInClusterLookup || a.RemoteKubeConfigFileOptional {
+		return nil
+	}
+	var keys []string
+	if a.ClientCert == (genericoptions.ClientCertAuthenticationOptions{}) {
+		keys = append(keys, server.ClientCAKey)
+	}
+	if a.RequestHeader.ClientCAFile == "" && requestHeader {
+		keys = append(keys, server.RequestHeaderCAKey)
+	}
+	return keys
 }
 
 func (o *Options) apiserverConfig() (*genericapiserver.Config, error) {

@@ -1,9 +1,14 @@
 package options
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/metrics-apiserver/metrics-apiserver/pkg/server"
 )
 
 func TestValidate(t *testing.T) {
@@ -91,6 +96,35 @@ func TestFlagNamesFollowMetricsServer(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("flag --%s missing", name)
+		}
+	}
+}
+
+func TestClusterCAKeys(t *testing.T) {
+	both := []string{server.ClientCAKey, server.RequestHeaderCAKey}
+	tests := []struct {
+		args          []string
+		requestHeader bool // the front proxy's lookup succeeded
+		want          []string
+	}{
+		{nil, true, both},
+		{nil, false, []string{server.ClientCAKey}}, // lookup failed, tolerated
+		{[]string{"--client-ca-file=/etc/ca.crt"}, true, []string{server.RequestHeaderCAKey}},
+		{[]string{"--requestheader-client-ca-file=/etc/front-proxy-ca.crt"}, true, []string{server.ClientCAKey}},
+		{[]string{"--client-ca-file=/etc/ca.crt", "--requestheader-client-ca-file=/etc/front-proxy-ca.crt"}, true, nil},
+		{[]string{"--authentication-skip-lookup"}, true, nil},
+	}
+	for _, tc := range tests {
+		o := NewOptions()
+		fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+		for _, set := range o.Flags().FlagSets {
+			fs.AddFlagSet(set)
+		}
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if got := o.clusterCAKeys(tc.requestHeader); !slices.Equal(got, tc.want) {
+			t.Errorf("%v (front proxy looked up: %v): CAs from the cluster %v, want %v", tc.args, tc.requestHeader, got, tc.want)
 		}
 	}
 }
